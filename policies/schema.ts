@@ -1,0 +1,164 @@
+// The control plane's tables. Migrations are applied in order, once each, by the
+// gateway's store; never edit a released one, add the next.
+export interface Migration {
+  id: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    id: "policies-001-control-plane",
+    sql: `
+CREATE TABLE users (
+  id uuid PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  roles text[] NOT NULL,
+  groups text[] NOT NULL DEFAULT '{}',
+  password_hash text,
+  must_change_password boolean NOT NULL DEFAULT false,
+  expires_at timestamptz,
+  disabled_at timestamptz,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE api_tokens (
+  id uuid PRIMARY KEY,
+  user_id uuid NOT NULL REFERENCES users(id),
+  token_hash text NOT NULL UNIQUE,
+  label text NOT NULL,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  revoked_at timestamptz,
+  last_used_at timestamptz
+);
+CREATE INDEX api_tokens_user ON api_tokens (user_id);
+
+CREATE TABLE login_failures (
+  name text PRIMARY KEY,
+  failures integer NOT NULL,
+  last_failure_at timestamptz NOT NULL,
+  blocked_until timestamptz
+);
+
+CREATE TABLE targets (
+  id uuid PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  kind text NOT NULL CHECK (kind IN ('ssh', 'postgres', 'http')),
+  host text NOT NULL,
+  port integer NOT NULL CHECK (port BETWEEN 1 AND 65535),
+  labels jsonb NOT NULL DEFAULT '{}',
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE accounts (
+  id uuid PRIMARY KEY,
+  target_id uuid NOT NULL REFERENCES targets(id),
+  login text NOT NULL,
+  auth text NOT NULL CHECK (auth IN ('password', 'key', 'certificate', 'ephemeral')),
+  options jsonb NOT NULL DEFAULT '{}',
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  UNIQUE (target_id, login)
+);
+
+CREATE TABLE policies (
+  name text PRIMARY KEY,
+  version integer NOT NULL,
+  spec jsonb NOT NULL,
+  source text NOT NULL,
+  deleted_at timestamptz,
+  updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE policy_versions (
+  name text NOT NULL,
+  version integer NOT NULL,
+  spec jsonb,
+  source text NOT NULL,
+  applied_by text NOT NULL,
+  applied_at timestamptz NOT NULL,
+  PRIMARY KEY (name, version)
+);
+
+CREATE TABLE requests (
+  id uuid PRIMARY KEY,
+  user_id uuid NOT NULL REFERENCES users(id),
+  target_id uuid NOT NULL REFERENCES targets(id),
+  login text NOT NULL,
+  duration_ms bigint NOT NULL CHECK (duration_ms > 0),
+  reason text NOT NULL,
+  starts_at timestamptz,
+  extends_grant_id uuid,
+  policy_name text NOT NULL,
+  policy_version integer NOT NULL,
+  approvals_required integer NOT NULL,
+  state text NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'cancelled', 'expired')),
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  decided_at timestamptz,
+  decided_by text,
+  decision_reason text,
+  grant_id uuid
+);
+CREATE INDEX requests_pending ON requests (expires_at) WHERE state = 'pending';
+CREATE INDEX requests_user ON requests (user_id, created_at);
+
+CREATE TABLE approvals (
+  request_id uuid NOT NULL REFERENCES requests(id),
+  approver_id uuid NOT NULL REFERENCES users(id),
+  decision text NOT NULL CHECK (decision IN ('approve', 'deny')),
+  reason text,
+  at timestamptz NOT NULL,
+  PRIMARY KEY (request_id, approver_id)
+);
+
+CREATE TABLE grants (
+  id uuid PRIMARY KEY,
+  request_id uuid NOT NULL REFERENCES requests(id),
+  user_id uuid NOT NULL REFERENCES users(id),
+  target_id uuid NOT NULL REFERENCES targets(id),
+  login text NOT NULL,
+  not_before timestamptz NOT NULL,
+  not_after timestamptz NOT NULL,
+  session_options jsonb NOT NULL DEFAULT '{}',
+  created_at timestamptz NOT NULL,
+  ended_at timestamptz,
+  end_reason text CHECK (end_reason IN ('expired', 'revoked')),
+  ended_by text,
+  end_note text,
+  CHECK (not_after > not_before)
+);
+CREATE INDEX grants_live ON grants (user_id, target_id, login) WHERE ended_at IS NULL;
+CREATE INDEX grants_open_by_end ON grants (not_after) WHERE ended_at IS NULL;
+ALTER TABLE requests ADD CONSTRAINT requests_extends_fk FOREIGN KEY (extends_grant_id) REFERENCES grants(id);
+ALTER TABLE requests ADD CONSTRAINT requests_grant_fk FOREIGN KEY (grant_id) REFERENCES grants(id);
+
+CREATE TABLE grant_extensions (
+  grant_id uuid NOT NULL REFERENCES grants(id),
+  request_id uuid NOT NULL REFERENCES requests(id),
+  previous_not_after timestamptz NOT NULL,
+  new_not_after timestamptz NOT NULL,
+  at timestamptz NOT NULL,
+  PRIMARY KEY (grant_id, request_id)
+);
+
+CREATE TABLE audit_events (
+  seq bigint PRIMARY KEY,
+  id uuid NOT NULL UNIQUE,
+  at timestamptz NOT NULL,
+  type text NOT NULL,
+  version integer NOT NULL,
+  actor text NOT NULL,
+  target text,
+  data jsonb NOT NULL,
+  prev_hash text NOT NULL,
+  hash text NOT NULL
+);
+CREATE INDEX audit_events_at ON audit_events (at);
+CREATE INDEX audit_events_type ON audit_events (type, at);
+CREATE INDEX audit_events_actor ON audit_events (actor, at);
+`,
+  },
+];

@@ -1,0 +1,43 @@
+// Finds or starts the PostgreSQL that tests create their databases on, once per run.
+import type { TestProject } from "vitest/node";
+import { acceptsConnections, startPrivateCluster, type PrivateCluster } from "./postgres.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** A superuser URL on the test server's `postgres` database. */
+    pgAdminUrl: string;
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
+}
+
+async function findServer(): Promise<{ url: string; cluster: PrivateCluster | null }> {
+  const given = process.env.JITGATE_TEST_PG_URL;
+  if (given) {
+    if (!(await acceptsConnections(given))) throw new Error(`JITGATE_TEST_PG_URL (${redact(given)}) does not accept connections`);
+    return { url: given, cluster: null };
+  }
+  // JITGATE_TEST_PG_PROBE_PORT lets a run skip the machine's server and prove the private path.
+  const port = process.env.JITGATE_TEST_PG_PROBE_PORT ?? "5432";
+  const local = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  if (await acceptsConnections(local)) return { url: local, cluster: null };
+  const started = Date.now();
+  const cluster = await startPrivateCluster({ auth: "trust" });
+  console.log(`test PostgreSQL: nothing on 127.0.0.1:${port}, started a private cluster on port ${cluster.port} in ${Date.now() - started} ms`);
+  return { url: cluster.url, cluster };
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const hadEnv = process.env.JITGATE_TEST_PG_URL !== undefined;
+  const { url, cluster } = await findServer();
+  project.provide("pgAdminUrl", url);
+  // Workers are forked after global setup and inherit this, so helpers outside a test's
+  // context (and child processes the tests spawn) find the server too.
+  process.env.JITGATE_TEST_PG_URL = url;
+  return async () => {
+    if (!hadEnv) delete process.env.JITGATE_TEST_PG_URL;
+    await cluster?.stop();
+  };
+}

@@ -161,4 +161,23 @@ CREATE INDEX audit_events_type ON audit_events (type, at);
 CREATE INDEX audit_events_actor ON audit_events (actor, at);
 `,
   },
+  {
+    // The audit log's hash chain detects tampering; this makes the ordinary way to tamper
+    // fail loudly instead. Statement-level, so an UPDATE or DELETE matching no row is
+    // refused too, and TRUNCATE (which fires no row triggers) is covered.
+    id: "policies-002-audit-append-only",
+    sql: `
+CREATE FUNCTION audit_events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_events is append-only: % is not allowed', TG_OP
+    USING ERRCODE = 'modifying_sql_data_not_permitted',
+          HINT = 'audit events are never changed or removed; record a new event instead';
+END;
+$$;
+
+CREATE TRIGGER audit_events_append_only
+  BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_events
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_events_refuse_change();
+`,
+  },
 ];

@@ -25,6 +25,19 @@ export class AuthService {
   }
 
   async login(name: string, password: string, clientAddress: string | null): Promise<LoginResult> {
+    const user = await this.checkPassword(name, password, clientAddress);
+    return this.deps.sql.transaction(async (tx) => {
+      await this.deps.audit.append(tx, { actor: name, target: name, type: "auth.login", data: { userName: name, ...addr(clientAddress) } });
+      const issued = await this.tokens.issue(tx, user, "login", this.sessionTtlMs);
+      return { ...issued, user };
+    });
+  }
+
+  /**
+   * Checks a password under the same throttle as a login, recording failures; returns the
+   * user when it is right and the account usable.
+   */
+  async checkPassword(name: string, password: string, clientAddress: string | null): Promise<User> {
     const bad = () => new ControlError("LOGIN_FAILED", "unauthenticated", "user name or password is wrong");
     if (typeof name !== "string" || typeof password !== "string" || name.length === 0 || name.length > MAX_NAME || password.length > 1024) {
       throw bad();
@@ -48,25 +61,20 @@ export class AuthService {
     } else {
       failure = userBlock(toUser(row), this.deps.clock.now());
     }
-    return this.deps.sql.transaction(async (tx) => {
+    await this.deps.sql.transaction(async (tx) => {
       if (failure) {
         // Expired and disabled accounts count as failures too: they must not be probed freely.
         await this.throttle.failure(tx, name);
         await this.deps.audit.append(tx, { actor: name, target: name, type: "auth.login_failed", data: { userName: name, reason: failure, ...addr(clientAddress) } });
-        return null;
+      } else {
+        await this.throttle.success(tx, name);
       }
-      const user = toUser(row as UserRow);
-      await this.throttle.success(tx, name);
-      await this.deps.audit.append(tx, { actor: name, target: name, type: "auth.login", data: { userName: name, ...addr(clientAddress) } });
-      const issued = await this.tokens.issue(tx, user, "login", this.sessionTtlMs);
-      return { ...issued, user };
-    }).then((result) => {
-      if (result) return result;
-      // Only a correct password learns that the account is expired or disabled.
-      if (failure === "expired") throw new ControlError("USER_EXPIRED", "unauthenticated", `account ${name} has expired: ask an admin to extend it`);
-      if (failure === "disabled") throw new ControlError("USER_DISABLED", "unauthenticated", `account ${name} is disabled: ask an admin`);
-      throw bad();
     });
+    // Only a correct password learns that the account is expired or disabled.
+    if (failure === "expired") throw new ControlError("USER_EXPIRED", "unauthenticated", `account ${name} has expired: ask an admin to extend it`);
+    if (failure === "disabled") throw new ControlError("USER_DISABLED", "unauthenticated", `account ${name} is disabled: ask an admin`);
+    if (failure) throw bad();
+    return toUser(row as UserRow);
   }
 }
 

@@ -55,7 +55,7 @@ export async function ensureAdmin(cp: ControlPlane, password: string | null): Pr
     const rows = await tx.query<{ n: number }>("SELECT count(*)::int AS n FROM users");
     if ((rows[0]?.n ?? 0) > 0) return { created: false } as const;
     const oneTime = password ? null : generatePassword();
-    await cp.users.create("system", { name: "admin", roles: ["admin"], password: password ?? oneTime, mustChangePassword: password === null });
+    await cp.users.create("system", { name: "admin", roles: ["admin"], password: password ?? oneTime, mustChangePassword: password === null }, tx);
     return { created: true, oneTimePassword: oneTime } as const;
   });
 }

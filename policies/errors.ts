@@ -38,7 +38,7 @@ export interface SourcePosition {
 }
 
 export class ValidationError extends ControlError {
-  readonly problems: SourcePosition[] & { message: string }[];
+  readonly problems: (SourcePosition & { message: string })[];
   constructor(problems: (SourcePosition & { message: string })[]) {
     const lines = problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.field}: ${p.message}`);
     super("INVALID_FILE", "invalid", lines.join("\n"), { problems });

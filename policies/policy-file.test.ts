@@ -77,7 +77,7 @@ describe("parsePolicyFile", () => {
       approvals: { count: 0, from: { roles: ["approver", "admin"], users: [], groups: [] } },
       requireReason: true,
       autoApprove: [],
-      session: { forwarding: false, readOnly: false, statementTimeoutMs: 30_000, redactParameters: false },
+      session: { forwarding: false, readOnly: false, statementTimeoutMs: null, redactParameters: false },
     });
   });
 

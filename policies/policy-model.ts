@@ -55,7 +55,6 @@ export interface PolicySpec {
 
 export const MAX_GRANT_MS = parseDuration("30d");
 export const DEFAULT_REQUEST_TTL_MS = parseDuration("24h");
-export const DEFAULT_STATEMENT_TIMEOUT_MS = parseDuration("30s");
 // Functions, not shared objects, so a caller mutating one policy cannot change another.
 export const defaultApprovers = (): SubjectSelector => ({ roles: ["approver", "admin"], users: [], groups: [] });
 
@@ -147,7 +146,7 @@ export const sessionOptionsSchema = z
   .strictObject({
     forwarding: z.boolean().optional(),
     readOnly: z.boolean().optional(),
-    // null turns the timeout off; leaving it out keeps the default.
+    // No timeout unless a policy sets one: long maintenance queries are legitimate work.
     statementTimeout: duration().nullable().optional(),
     redactParameters: z.boolean().optional(),
   })
@@ -155,7 +154,7 @@ export const sessionOptionsSchema = z
     (s): SessionOptions => ({
       forwarding: s.forwarding ?? false,
       readOnly: s.readOnly ?? false,
-      statementTimeoutMs: s.statementTimeout === undefined ? DEFAULT_STATEMENT_TIMEOUT_MS : s.statementTimeout,
+      statementTimeoutMs: s.statementTimeout ?? null,
       redactParameters: s.redactParameters ?? false,
     }),
   );

@@ -91,14 +91,16 @@ export interface UserChanges {
 export class UserService {
   constructor(private readonly deps: ControlDeps) {}
 
-  async create(actor: string, input: NewUser): Promise<User> {
+  /** Creates a user; pass `within` to join a transaction the caller already holds. */
+  async create(actor: string, input: NewUser, within?: SqlClient): Promise<User> {
     const name = checkName("user", input.name);
     const roles = checkRoles(input.roles);
     const groups = checkGroups(input.groups);
     const expiresAt = checkExpiry(input.expiresAt);
     const hash = input.password == null ? null : await hashPassword(checkPasswordStrength(input.password));
     const now = new Date(this.deps.clock.now());
-    return inTransaction(this.deps, async (tx) => {
+    const run = (fn: (tx: SqlClient) => Promise<User>) => (within ? fn(within) : this.deps.sql.transaction(fn));
+    return run(async (tx) => {
       const taken = await tx.query("SELECT 1 FROM users WHERE name = $1", [name]);
       if (taken.length > 0) throw conflict("USER_EXISTS", `user ${name} already exists`);
       const rows = await tx.query<UserRow>(

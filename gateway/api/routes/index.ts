@@ -1,0 +1,24 @@
+import { openApiDocument } from "../openapi.js";
+import { Router, type Route } from "../router.js";
+import { accessRoutes } from "./access-routes.js";
+import { auditRoutes } from "./audit-routes.js";
+import { authRoutes } from "./auth-routes.js";
+import { healthRoutes } from "./health-routes.js";
+import { inventoryRoutes } from "./inventory-routes.js";
+import { policyRoutes } from "./policy-routes.js";
+import { userRoutes } from "./user-routes.js";
+
+export function buildRouter(ready: () => Promise<boolean>, version: string): Router {
+  let doc: unknown = null;
+  const routes: Route[] = [];
+  routes.push(
+    ...healthRoutes(ready, () => (doc ??= openApiDocument(routes, version))),
+    ...authRoutes,
+    ...userRoutes,
+    ...inventoryRoutes,
+    ...policyRoutes,
+    ...accessRoutes,
+    ...auditRoutes,
+  );
+  return new Router(routes);
+}

@@ -1,0 +1,84 @@
+// Gateway configuration: a YAML file (optional), overridden by command-line flags.
+// Unknown fields are refused with their file and line, like policy files.
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { z } from "zod";
+import { parseDuration, parseYaml } from "../policies/index.js";
+
+const port = z.number().int().min(0).max(65535);
+const duration = z.string().transform((s, ctx) => {
+  try {
+    return parseDuration(s);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+const url = (schemes: string[]) =>
+  z.string().refine((s) => {
+    try {
+      return schemes.includes(new URL(s).protocol.replace(":", ""));
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${schemes.map((s) => `${s}://`).join(" or ")}`);
+
+const fileSchema = z.strictObject({
+  dataDir: z.string().optional(),
+  host: z.string().optional(),
+  api: z.strictObject({ port: port.optional(), bodyLimit: z.number().int().min(1024).max(16 << 20).optional() }).optional(),
+  ssh: z.strictObject({ port: port.optional() }).optional(),
+  pg: z.strictObject({ port: port.optional() }).optional(),
+  http: z.strictObject({ port: port.optional() }).optional(),
+  database: z.strictObject({ url: url(["postgres", "postgresql"]) }).optional(),
+  clickhouse: z.strictObject({ url: url(["http", "https"]) }).optional(),
+  nats: z.strictObject({ url: url(["nats", "tls"]) }).optional(),
+  auth: z.strictObject({ sessionTtl: duration.optional() }).optional(),
+  expiry: z.strictObject({ sweepInterval: duration.optional() }).optional(),
+  log: z.strictObject({ level: z.enum(["info", "warn", "error"]).optional() }).optional(),
+});
+
+export interface GatewayConfig {
+  dataDir: string;
+  host: string;
+  apiPort: number;
+  sshPort: number;
+  pgPort: number;
+  httpPort: number;
+  bodyLimit: number;
+  databaseUrl: string | null;
+  clickhouseUrl: string | null;
+  natsUrl: string | null;
+  sessionTtlMs: number;
+  sweepIntervalMs: number;
+  logLevel: "info" | "warn" | "error";
+}
+
+export interface ConfigFlags {
+  config?: string;
+  data?: string;
+  host?: string;
+  apiPort?: number;
+  sshPort?: number;
+  pgPort?: number;
+  httpPort?: number;
+}
+
+export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const file = flags.config ? parseYaml(readFileSync(flags.config, "utf8"), flags.config, fileSchema) : {};
+  return {
+    dataDir: resolve(flags.data ?? file.dataDir ?? "data"),
+    host: flags.host ?? file.host ?? "127.0.0.1",
+    apiPort: flags.apiPort ?? file.api?.port ?? 8443,
+    sshPort: flags.sshPort ?? file.ssh?.port ?? 2222,
+    pgPort: flags.pgPort ?? file.pg?.port ?? 6432,
+    httpPort: flags.httpPort ?? file.http?.port ?? 8444,
+    bodyLimit: file.api?.bodyLimit ?? 64 * 1024,
+    databaseUrl: file.database?.url ?? env.JITGATE_DATABASE_URL ?? null,
+    clickhouseUrl: file.clickhouse?.url ?? null,
+    natsUrl: file.nats?.url ?? null,
+    sessionTtlMs: file.auth?.sessionTtl ?? 12 * 3600_000,
+    sweepIntervalMs: file.expiry?.sweepInterval ?? 5_000,
+    logLevel: file.log?.level ?? "info",
+  };
+}

@@ -1,0 +1,67 @@
+// The composition root: builds one gateway node from its configuration.
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { createControlPlane, ensureAdmin, migrations, systemClock, type ControlPlane } from "../policies/index.js";
+import { createApiServer } from "./api/server.js";
+import { buildRouter } from "./api/routes/index.js";
+import { MemoryBus } from "./bus/memory-bus.js";
+import type { GatewayConfig } from "./config.js";
+import { lockDataDir } from "./data-dir.js";
+import { jsonLogger } from "./logger.js";
+import { SessionRegistry } from "./session-registry.js";
+import { openStore } from "./store/open.js";
+import { loadOrCreateTls } from "./tls/self-signed.js";
+import { VERSION } from "./version.js";
+
+export interface RunningGateway {
+  cp: ControlPlane;
+  apiUrl: string;
+  caPath: string;
+  close(): Promise<void>;
+}
+
+export async function serve(cfg: GatewayConfig, say: (line: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
+  const logger = jsonLogger(cfg.logLevel);
+  const unlock = cfg.databaseUrl === null ? lockDataDir(cfg.dataDir) : () => {};
+  const cleanups: (() => Promise<void> | void)[] = [unlock];
+  const close = async () => {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch((err: unknown) => logger.error("shutdown step failed", { err: String(err) }));
+    cleanups.length = 0;
+  };
+  try {
+    const store = await openStore({ url: cfg.databaseUrl, dataDir: cfg.dataDir }, migrations);
+    cleanups.push(() => store.close());
+    const bus = new MemoryBus(logger);
+    const cp = createControlPlane({ sql: store, clock: systemClock, bus, logger }, { sessionTtlMs: cfg.sessionTtlMs, sweepIntervalMs: cfg.sweepIntervalMs });
+    const admin = await ensureAdmin(cp, env.JITGATE_ADMIN_PASSWORD || null);
+    if (admin.created) {
+      say(admin.oneTimePassword
+        ? `created user admin with one-time password: ${admin.oneTimePassword}\n(it must be changed at first login: jitgate passwd)`
+        : "created user admin with the password from JITGATE_ADMIN_PASSWORD");
+    }
+    const sessions = new SessionRegistry(bus);
+    cleanups.push(() => sessions.stop());
+    await cp.expiry.start();
+    cleanups.push(() => cp.expiry.stop());
+    const tls = loadOrCreateTls(cfg.dataDir, [cfg.host]);
+    let ready = true;
+    const router = buildRouter(async () => ready && (await store.query("SELECT 1")).length === 1, VERSION);
+    const server = createApiServer({ cp, router, logger, bodyLimit: cfg.bodyLimit, tls });
+    server.listen(cfg.apiPort, cfg.host);
+    await once(server, "listening");
+    cleanups.push(async () => {
+      ready = false;
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    });
+    const port = (server.address() as AddressInfo).port;
+    const host = cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host;
+    const apiUrl = `https://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+    logger.info("gateway ready", { api: apiUrl, store: store.kind, dataDir: cfg.dataDir });
+    say(`jitgate ${VERSION}: API on ${apiUrl} (store: ${store.kind}); trust ${tls.caPath}`);
+    return { cp, apiUrl, caPath: tls.caPath, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -74,7 +74,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     pgPort: flags.pgPort ?? file.pg?.port ?? 6432,
     httpPort: flags.httpPort ?? file.http?.port ?? 8444,
     bodyLimit: file.api?.bodyLimit ?? 64 * 1024,
-    databaseUrl: file.database?.url ?? env.JITGATE_DATABASE_URL ?? null,
+    databaseUrl: file.database?.url ?? (env.JITGATE_DATABASE_URL || null),
     clickhouseUrl: file.clickhouse?.url ?? null,
     natsUrl: file.nats?.url ?? null,
     sessionTtlMs: file.auth?.sessionTtl ?? 12 * 3600_000,

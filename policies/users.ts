@@ -179,9 +179,10 @@ export class UserService {
   async changeOwnPassword(actor: Actor, password: string): Promise<void> {
     const hash = await hashPassword(checkPasswordStrength(password));
     await inTransaction(this.deps, async (tx) => {
-      await tx.query("UPDATE users SET password_hash = $2, must_change_password = false, updated_at = $3 WHERE id = $1", [
-        actor.id, hash, new Date(this.deps.clock.now()),
-      ]);
+      const now = new Date(this.deps.clock.now());
+      await tx.query("UPDATE users SET password_hash = $2, must_change_password = false, updated_at = $3 WHERE id = $1", [actor.id, hash, now]);
+      // Whoever may have learnt the old password may also hold a token made with it.
+      await tx.query("UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL", [actor.id, now]);
       await this.deps.audit.append(tx, { actor: actor.name, target: actor.name, type: "auth.password_changed", data: { userName: actor.name, by: actor.name } });
     });
   }

@@ -2,6 +2,7 @@
 // one CLI call per command, each with its own JITGATE_HOME like separate people's shells.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -25,6 +26,19 @@ export interface GatewayOptions {
   databaseUrl?: string | null;
   adminPassword?: string | null;
   sweepInterval?: string;
+  /** A fixed port, so a restarted gateway is where the CLI profiles expect it. */
+  apiPort?: number;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => res(port));
+    });
+  });
 }
 
 export function tempDir(prefix: string): string {
@@ -43,7 +57,7 @@ export async function startGateway(o: GatewayOptions = {}): Promise<GatewayProce
   const env: NodeJS.ProcessEnv = { ...process.env, JITGATE_DATABASE_URL: "" };
   if (o.adminPassword) env.JITGATE_ADMIN_PASSWORD = o.adminPassword;
   else delete env.JITGATE_ADMIN_PASSWORD;
-  const child: ChildProcess = spawn(process.execPath, [MAIN, "serve", "--data", dataDir, "--api-port", "0", "--host", "127.0.0.1", "--config", config], {
+  const child: ChildProcess = spawn(process.execPath, [MAIN, "serve", "--data", dataDir, "--api-port", String(o.apiPort ?? 0), "--host", "127.0.0.1", "--config", config], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const LIBRARIES = ["policies", "vault", "recorder"];
 const SCANNED = [...LIBRARIES, "gateway", "bench", "test"];
 const SPECIFIER = /(?:^|\s)(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|^\s*import\s*["']([^"']+)["']/gm;
@@ -22,8 +22,8 @@ function* walk(dir) {
   }
 }
 
-const top = (abs) => relative(root, abs).split(sep)[0];
-export function violations() {
+export function violations(root = repoRoot) {
+  const top = (abs) => relative(root, abs).split(sep)[0];
   const found = [];
   for (const folder of SCANNED) {
     for (const file of walk(join(root, folder))) {
@@ -48,9 +48,11 @@ export function violations() {
   return found;
 }
 
-const list = violations();
-for (const v of list) console.error(v);
-if (list.length > 0) {
-  console.error(`\n${list.length} import rule violation(s); see "Rules of the house" in DESIGN.md`);
-  process.exit(1);
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const list = violations(process.argv[2] ? resolve(process.argv[2]) : repoRoot);
+  for (const v of list) console.error(v);
+  if (list.length > 0) {
+    console.error(`\n${list.length} import rule violation(s); see "Rules of the house" in DESIGN.md`);
+    process.exit(1);
+  }
 }

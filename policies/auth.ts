@@ -43,7 +43,7 @@ export class AuthService {
       throw bad();
     }
     try {
-      await this.throttle.check(name);
+      await this.throttle.begin(name);
     } catch (err) {
       await this.deps.sql.transaction((tx) =>
         this.deps.audit.append(tx, { actor: name, target: name, type: "auth.login_failed", data: { userName: name, reason: "throttled", ...addr(clientAddress) } }),
@@ -63,8 +63,8 @@ export class AuthService {
     }
     await this.deps.sql.transaction(async (tx) => {
       if (failure) {
-        // Expired and disabled accounts count as failures too: they must not be probed freely.
-        await this.throttle.failure(tx, name);
+        // The throttle counted this attempt already; expired and disabled accounts stay
+        // counted as failures too: they must not be probed freely.
         await this.deps.audit.append(tx, { actor: name, target: name, type: "auth.login_failed", data: { userName: name, reason: failure, ...addr(clientAddress) } });
       } else {
         await this.throttle.success(tx, name);

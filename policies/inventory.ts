@@ -75,10 +75,12 @@ export class InventoryService {
     return this.deps.sql.transaction(async (tx) => {
       const taken = await tx.query("SELECT 1 FROM targets WHERE name = $1", [name]);
       if (taken.length > 0) throw conflict("TARGET_EXISTS", `target ${name} already exists`);
+      // A concurrent add of the same name can commit between the check above and here.
       const rows = await tx.query<TargetRow>(
-        "INSERT INTO targets (id, name, kind, host, port, labels, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *",
+        "INSERT INTO targets (id, name, kind, host, port, labels, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (name) DO NOTHING RETURNING *",
         [randomUUID(), name, kind, host, port, JSON.stringify(labels), now],
       );
+      if (rows.length === 0) throw conflict("TARGET_EXISTS", `target ${name} already exists`);
       const target = toTarget(rows[0] as TargetRow);
       await this.deps.audit.append(tx, { actor, target: name, type: "target.created", data: { targetName: name, kind, address: target.address, labels } });
       return target;

@@ -29,31 +29,34 @@ export class LoginThrottle {
     private readonly policy: ThrottlePolicy = DEFAULT_THROTTLE,
   ) {}
 
-  async check(name: string): Promise<void> {
-    const rows = await this.sql.query<{ blocked_until: Date | null }>("SELECT blocked_until FROM login_failures WHERE name = $1", [name]);
-    const until = rows[0]?.blocked_until?.getTime() ?? 0;
-    const wait = until - this.clock.now();
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
-      throw new ControlError("LOGIN_THROTTLED", "throttled", `too many failed logins for ${name}: try again in ${seconds}s`, { retryAfterSeconds: seconds });
-    }
-  }
-
-  async failure(tx: SqlClient, name: string): Promise<number> {
-    const now = this.clock.now();
-    const rows = await tx.query<{ failures: number; last_failure_at: Date }>(
-      "SELECT failures, last_failure_at FROM login_failures WHERE name = $1 FOR UPDATE",
-      [name],
-    );
-    const prev = rows[0];
-    const failures = prev && now - prev.last_failure_at.getTime() < this.policy.resetAfterMs ? prev.failures + 1 : 1;
-    const delay = delayAfter(failures, this.policy);
-    await tx.query(
-      `INSERT INTO login_failures (name, failures, last_failure_at, blocked_until) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (name) DO UPDATE SET failures = $2, last_failure_at = $3, blocked_until = $4`,
-      [name, failures, new Date(now), delay > 0 ? new Date(now + delay) : null],
-    );
-    return failures;
+  /**
+   * Admits one attempt, or throws LOGIN_THROTTLED. The attempt counts as a failure from
+   * here on, under a lock on the name's row, until success() clears it: guesses sent in
+   * parallel must not all pass before any of them is counted.
+   */
+  async begin(name: string): Promise<void> {
+    await this.sql.transaction(async (tx) => {
+      // A first attempt needs a row to lock too, or concurrent first attempts would not queue.
+      await tx.query("INSERT INTO login_failures (name, failures, last_failure_at) VALUES ($1, 0, $2) ON CONFLICT (name) DO NOTHING", [
+        name, new Date(this.clock.now()),
+      ]);
+      const rows = await tx.query<{ failures: number; last_failure_at: Date; blocked_until: Date | null }>(
+        "SELECT failures, last_failure_at, blocked_until FROM login_failures WHERE name = $1 FOR UPDATE",
+        [name],
+      );
+      const now = this.clock.now();
+      const prev = rows[0];
+      const wait = (prev?.blocked_until?.getTime() ?? 0) - now;
+      if (wait > 0) {
+        const seconds = Math.ceil(wait / 1000);
+        throw new ControlError("LOGIN_THROTTLED", "throttled", `too many failed logins for ${name}: try again in ${seconds}s`, { retryAfterSeconds: seconds });
+      }
+      const failures = prev && now - prev.last_failure_at.getTime() < this.policy.resetAfterMs ? prev.failures + 1 : 1;
+      const delay = delayAfter(failures, this.policy);
+      await tx.query("UPDATE login_failures SET failures = $2, last_failure_at = $3, blocked_until = $4 WHERE name = $1", [
+        name, failures, new Date(now), delay > 0 ? new Date(now + delay) : null,
+      ]);
+    });
   }
 
   async success(tx: SqlClient, name: string): Promise<void> {

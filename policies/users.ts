@@ -105,9 +105,11 @@ export class UserService {
       if (taken.length > 0) throw conflict("USER_EXISTS", `user ${name} already exists`);
       const rows = await tx.query<UserRow>(
         `INSERT INTO users (id, name, roles, groups, password_hash, must_change_password, expires_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING *`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (name) DO NOTHING RETURNING *`,
         [randomUUID(), name, roles, groups, hash, input.mustChangePassword ?? hash !== null, expiresAt, now],
       );
+      // A concurrent create of the same name can commit between the check above and here.
+      if (rows.length === 0) throw conflict("USER_EXISTS", `user ${name} already exists`);
       await this.deps.audit.append(tx, {
         actor,
         target: name,

@@ -54,8 +54,9 @@ export async function ensureAdmin(cp: ControlPlane, password: string | null): Pr
     await tx.query("SELECT pg_advisory_xact_lock(7261534800002)");
     const rows = await tx.query<{ n: number }>("SELECT count(*)::int AS n FROM users");
     if ((rows[0]?.n ?? 0) > 0) return { created: false } as const;
-    const oneTime = password ? null : generatePassword();
-    await cp.users.create("system", { name: "admin", roles: ["admin"], password: password ?? oneTime, mustChangePassword: password === null }, tx);
+    const given = password || null;
+    const oneTime = given ? null : generatePassword();
+    await cp.users.create("system", { name: "admin", roles: ["admin"], password: given ?? oneTime, mustChangePassword: given === null }, tx);
     return { created: true, oneTimePassword: oneTime } as const;
   });
 }

@@ -62,6 +62,8 @@ export function parseAddress(value: unknown): { host: string; port: number } {
   const port = Number(m[3]);
   if (port < 1 || port > 65535) throw bad();
   if (m[2] && (host.startsWith("-") || host.startsWith(".") || host.includes(".."))) throw bad();
+  // Brackets are for IPv6 only: "[1.2.3.4]" or "[:]" would be read differently by each client.
+  if (m[1] !== undefined && (!m[1].includes(":") || !/[0-9A-Fa-f]/.test(m[1]))) throw bad();
   return { host, port };
 }
 

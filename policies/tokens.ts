@@ -24,7 +24,13 @@ export interface TokenInfo {
   lastUsedAt: Date | null;
 }
 
+// last_used_at is for people auditing stale tokens; minute precision is plenty, and a
+// write on every API call would double the cost of a read.
+const LAST_USED_PRECISION_MS = 60_000;
+
 export class TokenService {
+  private readonly lastUsedWritten = new Map<string, number>();
+
   constructor(private readonly deps: ControlDeps) {}
 
   async issue(tx: SqlClient, user: { id: string; name: string }, label: string, ttlMs: number): Promise<IssuedToken> {
@@ -61,7 +67,17 @@ export class TokenService {
     const user = toUser(row);
     const block = userBlock(user, now);
     if (block) throw new ControlError(block === "expired" ? "USER_EXPIRED" : "USER_DISABLED", "unauthenticated", `account ${user.name} is ${block}`);
+    this.touch(row.token_id, now);
     return { user, tokenId: row.token_id, expiresAt: row.token_expires_at };
+  }
+
+  private touch(tokenId: string, now: number): void {
+    if (now - (this.lastUsedWritten.get(tokenId) ?? 0) < LAST_USED_PRECISION_MS) return;
+    if (this.lastUsedWritten.size > 10_000) this.lastUsedWritten.clear();
+    this.lastUsedWritten.set(tokenId, now);
+    this.deps.sql.query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1", [tokenId, new Date(now)]).catch((err: unknown) => {
+      this.deps.logger.warn("could not record token use", { err: String(err) });
+    });
   }
 
   async revoke(tokenId: string, user: { name: string }): Promise<void> {

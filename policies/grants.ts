@@ -131,16 +131,7 @@ export class GrantService {
       id: string; user_id: string; user_name: string; target_id: string; target_name: string; target_kind: string; host: string; port: number;
       login: string; account_id: string; auth: string; not_after: Date; session_options: SessionOptions;
     }>(
-      `SELECT g.id, g.user_id, u.name AS user_name, t.id AS target_id, t.name AS target_name, t.kind AS target_kind, t.host, t.port,
-              g.login, a.id AS account_id, a.auth, g.not_after, g.session_options
-       FROM users u
-       JOIN grants g ON g.user_id = u.id AND g.ended_at IS NULL
-       JOIN targets t ON t.id = g.target_id
-       JOIN accounts a ON a.target_id = t.id AND a.login = g.login
-       WHERE u.name = $1 AND t.name = $2 AND g.login = $3
-         AND g.not_before <= $4 AND g.not_after > $4
-         AND u.disabled_at IS NULL AND (u.expires_at IS NULL OR u.expires_at > $4)
-       ORDER BY g.not_after DESC LIMIT 1`,
+      "SELECT * FROM jitgate_live_grant($1, $2, $3, $4)",
       [userName, targetName, login, now],
     );
     const r = rows[0];

@@ -180,4 +180,30 @@ CREATE TRIGGER audit_events_append_only
   FOR EACH STATEMENT EXECUTE FUNCTION audit_events_refuse_change();
 `,
   },
+  {
+    // The connect-time check runs on every new session. As a plain statement its four-way
+    // join is planned again on every call, which costs more than running it (most of all on
+    // the embedded engine); PL/pgSQL keeps the plan for the life of the connection.
+    id: "policies-003-live-grant-function",
+    sql: `
+CREATE FUNCTION jitgate_live_grant(p_user text, p_target text, p_login text, p_now timestamptz)
+RETURNS TABLE (id uuid, user_id uuid, user_name text, target_id uuid, target_name text, target_kind text, host text, port integer,
+               login text, account_id uuid, auth text, not_after timestamptz, session_options jsonb)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN QUERY
+  SELECT g.id, g.user_id, u.name, t.id, t.name, t.kind, t.host, t.port, g.login, a.id, a.auth, g.not_after, g.session_options
+  FROM users u
+  JOIN grants g ON g.user_id = u.id AND g.ended_at IS NULL
+  JOIN targets t ON t.id = g.target_id
+  JOIN accounts a ON a.target_id = t.id AND a.login = g.login
+  WHERE u.name = p_user AND t.name = p_target AND g.login = p_login
+    AND g.not_before <= p_now AND g.not_after > p_now
+    AND u.disabled_at IS NULL AND (u.expires_at IS NULL OR u.expires_at > p_now)
+  ORDER BY g.not_after DESC
+  LIMIT 1;
+END;
+$$;
+`,
+  },
 ];

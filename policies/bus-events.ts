@@ -18,6 +18,9 @@ export interface GrantChangedEvent {
   type: "grant.scheduled";
   grantId: string;
   userId: string;
+  userName: string;
+  targetName: string;
+  login: string;
   notBefore: string;
   notAfter: string;
 }

@@ -51,7 +51,7 @@ export async function issueGrant(
     type: "grant.created",
     data: { grantId: id, requestId: req.id, userName: req.user_name, targetName: req.target_name, login: req.login, notBefore: iso(notBefore), notAfter: iso(notAfter), autoApproved },
   });
-  emit({ type: "grant.scheduled", grantId: id, userId: req.user_id, notBefore: iso(notBefore), notAfter: iso(notAfter) });
+  emit({ type: "grant.scheduled", grantId: id, userId: req.user_id, userName: req.user_name, targetName: req.target_name, login: req.login, notBefore: iso(notBefore), notAfter: iso(notAfter) });
   return id;
 }
 
@@ -89,6 +89,6 @@ export async function extendGrant(deps: ControlDeps, tx: SqlClient, req: Approve
     type: "grant.extended",
     data: { grantId, requestId: req.id, previousNotAfter: iso(previous), notAfter: iso(notAfter) },
   });
-  emit({ type: "grant.scheduled", grantId, userId: req.user_id, notBefore: iso(g.not_before), notAfter: iso(notAfter) });
+  emit({ type: "grant.scheduled", grantId, userId: req.user_id, userName: req.user_name, targetName: req.target_name, login: req.login, notBefore: iso(g.not_before), notAfter: iso(notAfter) });
   return grantId;
 }

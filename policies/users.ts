@@ -161,13 +161,17 @@ export class UserService {
   // started end at that instant through the expiry clock; those not yet started never will.
   private async clampGrants(tx: SqlClient, actor: string, user: User, endMs: number, emit: (e: BusEvent) => void) {
     const end = new Date(endMs);
-    const rows = await tx.query<{ id: string; not_before: Date; not_after: Date }>(
-      `UPDATE grants SET not_after = $2 WHERE user_id = $1 AND ended_at IS NULL AND not_after > $2 AND not_before < $2
-       RETURNING id, not_before, not_after`,
+    const rows = await tx.query<{ id: string; not_before: Date; not_after: Date; login: string; target_name: string }>(
+      `UPDATE grants g SET not_after = $2 FROM targets t
+       WHERE t.id = g.target_id AND g.user_id = $1 AND g.ended_at IS NULL AND g.not_after > $2 AND g.not_before < $2
+       RETURNING g.id, g.not_before, g.not_after, g.login, t.name AS target_name`,
       [user.id, end],
     );
     for (const r of rows) {
-      emit({ type: "grant.scheduled", grantId: r.id, userId: user.id, notBefore: iso(r.not_before), notAfter: iso(r.not_after) });
+      emit({
+        type: "grant.scheduled", grantId: r.id, userId: user.id, userName: user.name, targetName: r.target_name, login: r.login,
+        notBefore: iso(r.not_before), notAfter: iso(r.not_after),
+      });
     }
     const unstarted = await tx.query<{ id: string }>(
       "SELECT id FROM grants WHERE user_id = $1 AND ended_at IS NULL AND not_before >= $2",

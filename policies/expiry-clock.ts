@@ -108,11 +108,12 @@ export class ExpiryClock {
       try {
         const ended = await inTransaction(this.deps, (tx, emit) => endGrants(this.deps, tx, { ids: due, dueBy: now }, "expired", "system", null, emit));
         this.onEnded?.(ended, this.deps.clock.now());
-        for (const id of due) this.deadlines.delete(id);
+        // A deadline moved past now meanwhile (an extension heard during the transaction) stays.
+        for (const id of due) if ((this.deadlines.get(id) ?? now) <= now) this.deadlines.delete(id);
       } catch (err) {
         // The store is unreachable: forget these deadlines so the sweep's reload re-tracks
         // them, and let it try again at its own pace rather than spinning here.
-        for (const id of due) this.deadlines.delete(id);
+        for (const id of due) if ((this.deadlines.get(id) ?? now) <= now) this.deadlines.delete(id);
         this.deps.logger.error("ending expired grants failed; the sweep will retry", { count: due.length, err: String(err) });
         return;
       }
@@ -135,7 +136,7 @@ export class ExpiryClock {
       if (due.length > 0) {
         const ids = due.map((r) => r.id);
         await inTransaction(this.deps, (tx, emit) => endGrants(this.deps, tx, { ids, dueBy: now }, "expired", "system", null, emit));
-        for (const id of ids) this.deadlines.delete(id);
+        for (const id of ids) if ((this.deadlines.get(id) ?? now) <= now) this.deadlines.delete(id);
       }
       this.arm();
       await this.opts.onSweep?.();

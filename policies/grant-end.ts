@@ -62,7 +62,7 @@ export async function endGrants(
   const events: GrantEndedEvent[] = [];
   for (const r of rows) {
     if (reason === "revoked") {
-      audit.push({ actor: by, target: r.target_name, type: "grant.revoked", data: { grantId: r.id, by, reason: note ?? "" } });
+      audit.push({ actor: by, target: r.target_name, type: "grant.revoked", data: { grantId: r.id, by, reason: note } });
     }
     audit.push({
       actor: by,

@@ -76,6 +76,8 @@ export class RequestService {
       });
       const policy = stored.find((p) => p.spec.name === decision.policy.name);
       if (!policy) throw new Error(`evaluated policy ${decision.policy.name} is not among the active ones`);
+      // Two identical asks at once must not both pass the check below: serialise them.
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext('jitgate.request'), hashtext($1::text))", [`${user.id}/${target.id}/${o.login}`]);
       const dup = await tx.query<{ id: string }>(
         `SELECT id FROM requests WHERE user_id = $1 AND target_id = $2 AND login = $3 AND state = 'pending' AND expires_at > $4
            AND extends_grant_id IS NOT DISTINCT FROM $5`,

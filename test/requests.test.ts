@@ -133,6 +133,9 @@ async function approvedGrant(w: World, who: Actor = w.alice, extra: Parameters<t
 const iso = (ms: number) => new Date(ms).toISOString();
 
 describe.each(STORE_KINDS)("requests on %s", (kind) => {
+  // Races between connections need a served PostgreSQL: the embedded engine runs one
+  // transaction at a time, so there these cases cannot arise and are not listed.
+  const onPostgres = kind === "postgres" ? it : () => undefined;
   let w: World;
   beforeEach(async () => {
     w = await setup(kind);
@@ -452,7 +455,7 @@ describe.each(STORE_KINDS)("requests on %s", (kind) => {
     await refused(w, () => cp.grants.get(w.alice, carols.grantId as string), "GRANT_NOT_FOUND", "not-found");
   });
 
-  it.runIf(kind === "postgres")("keeps one grant when two approvers complete a request at once", async () => {
+  onPostgres("keeps one grant when two approvers complete a request at once", async () => {
     const { cp } = w.t;
     for (let i = 0; i < 10; i++) {
       const r = await ask(w, w.alice, { login: i % 2 === 0 ? "root" : "deploy" });
@@ -473,7 +476,7 @@ describe.each(STORE_KINDS)("requests on %s", (kind) => {
     expect(w.t.events.filter((e) => e.type === "grant.scheduled")).toHaveLength(10);
   });
 
-  it.runIf(kind === "postgres")("ends a grant once when two approvers revoke it at once", async () => {
+  onPostgres("ends a grant once when two approvers revoke it at once", async () => {
     const { cp } = w.t;
     for (let i = 0; i < 6; i++) {
       const { grantId } = await approvedGrant(w, w.alice, { login: i % 2 === 0 ? "root" : "deploy" });
@@ -486,7 +489,7 @@ describe.each(STORE_KINDS)("requests on %s", (kind) => {
     }
   });
 
-  it.runIf(kind === "postgres")("stores one request when the same ask arrives twice at once", async () => {
+  onPostgres("stores one request when the same ask arrives twice at once", async () => {
     const { cp } = w.t;
     for (let i = 0; i < 20; i++) {
       const results = await Promise.allSettled([ask(w, w.alice), ask(w, w.alice)]);

@@ -66,6 +66,20 @@ function lookups(n: number, random: () => number): Lookup[] {
   return out;
 }
 
+/**
+ * The statement whose plan matters. findLive calls a PL/pgSQL function, whose plan an
+ * EXPLAIN of the call does not show; its body's query is explained instead, with the
+ * function's parameters in the same order.
+ */
+async function innerQuery(s: BenchStore, text: string): Promise<string> {
+  const m = /FROM (\w+)\(/.exec(text);
+  if (!m) return text;
+  const [fn] = await s.store.query<{ src: string; args: string[] }>("SELECT prosrc AS src, proargnames[1:pronargs] AS args FROM pg_proc WHERE proname = $1", [m[1]]);
+  const body = fn ? /RETURN QUERY([\s\S]*?);\s*END/.exec(fn.src)?.[1] : undefined;
+  if (!fn || !body) return text;
+  return fn.args.reduce((q, name, i) => q.replaceAll(new RegExp(`\\b${name}\\b`, "g"), `$${i + 1}`), body);
+}
+
 async function seed(s: BenchStore): Promise<number> {
   const t0 = performance.now();
   const now = Date.now();
@@ -113,7 +127,7 @@ async function run(s: BenchStore, n: number, warmup: number): Promise<void> {
   // The statement findLive sends, captured from a second control plane, so the plan and
   // the server-side timings below are of exactly that statement.
   const captured = await captureStatement(s, plan.find((l) => l.hit) as Lookup);
-  const explain = await s.store.query<{ "QUERY PLAN": string }>(`EXPLAIN ${captured.text}`, captured.params);
+  const explain = await s.store.query<{ "QUERY PLAN": string }>(`EXPLAIN ${await innerQuery(s, captured.text)}`, captured.params);
   const indexes = [...new Set(explain.flatMap((r) => [...r["QUERY PLAN"].matchAll(/using (\w+)/g)].map((m) => m[1])))];
   const seqScans = explain.filter((r) => /Seq Scan/.test(r["QUERY PLAN"])).map((r) => r["QUERY PLAN"].replace(/^[\s->]+/, "").replace(/\s+\(cost.*$/, ""));
   console.log(`plan of the check's statement: indexes ${indexes.join(", ") || "none"}; ${seqScans.length ? `${seqScans.join("; ")} (10 rows)` : "no sequential scan"}`);

@@ -94,12 +94,16 @@ export interface BenchStore {
 /** A migrated PGlite in a fresh temporary directory, removed on close. */
 export async function openBenchPglite(): Promise<BenchStore> {
   const dir = await mkdtemp(join(tmpdir(), "jitgate-bench-"));
-  const remove = () => rm(dir, { recursive: true, force: true });
+  return managed("PGlite (embedded, on disk)", () => openStore({ url: null, dataDir: dir }, migrations), () => rm(dir, { recursive: true, force: true }));
+}
+
+/** Opens a store whose scratch space `release` removes, on close, on failure, or on exit. */
+async function managed(label: string, open: () => Promise<Store>, release: () => Promise<unknown>): Promise<BenchStore> {
   let store: Store;
   try {
-    store = await openStore({ url: null, dataDir: dir }, migrations);
+    store = await open();
   } catch (err) {
-    await remove();
+    await release();
     throw err;
   }
   const close = async () => {
@@ -107,11 +111,11 @@ export async function openBenchPglite(): Promise<BenchStore> {
     try {
       await store.close();
     } finally {
-      await remove();
+      await release();
     }
   };
   cleanups.add(close);
-  return { label: "PGlite (embedded, on disk)", store, close };
+  return { label, store, close };
 }
 
 async function adminQuery(url: string, text: string): Promise<void> {
@@ -132,23 +136,7 @@ export async function openBenchPostgres(adminUrl: string): Promise<BenchStore> {
   await adminQuery(adminUrl, `CREATE DATABASE "${name}"`);
   const drop = () => adminQuery(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   url.pathname = `/${name}`;
-  let store: Store;
-  try {
-    store = await openStore({ url: url.toString(), dataDir: "" }, migrations);
-  } catch (err) {
-    await drop();
-    throw err;
-  }
-  const close = async () => {
-    cleanups.delete(close);
-    try {
-      await store.close();
-    } finally {
-      await drop();
-    }
-  };
-  cleanups.add(close);
-  return { label: `${label} (scratch database ${name})`, store, close };
+  return managed(`${label} (scratch database ${name})`, () => openStore({ url: url.toString(), dataDir: "" }, migrations), drop);
 }
 
 /** Runs body once per selected store, closing each before the next opens. */

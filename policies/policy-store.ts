@@ -85,6 +85,16 @@ export class PolicyStore {
     return rows.map((r) => ({ name: r.name, version: r.version, source: r.source, updatedAt: r.updated_at, spec: r.spec }));
   }
 
+  /** Every version of a policy, newest first: what it said, when, from which file, by whom. */
+  async history(name: string): Promise<{ version: number; spec: PolicySpec | null; source: string; appliedBy: string; appliedAt: Date }[]> {
+    const rows = await this.deps.sql.query<{ version: number; spec: PolicySpec | null; source: string; applied_by: string; applied_at: Date }>(
+      "SELECT version, spec, source, applied_by, applied_at FROM policy_versions WHERE name = $1 ORDER BY version DESC",
+      [name],
+    );
+    if (rows.length === 0) throw notFound("POLICY_NOT_FOUND", `no policy named ${JSON.stringify(name)}; list them with: jitgate policies`);
+    return rows.map((r) => ({ version: r.version, spec: r.spec, source: r.source, appliedBy: r.applied_by, appliedAt: r.applied_at }));
+  }
+
   async version(sql: SqlClient, name: string, version: number): Promise<PolicySpec> {
     const rows = await sql.query<{ spec: PolicySpec | null }>("SELECT spec FROM policy_versions WHERE name = $1 AND version = $2", [name, version]);
     const spec = rows[0]?.spec;

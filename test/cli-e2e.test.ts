@@ -88,6 +88,9 @@ describe.each(["pglite", "postgres"] as const)("jitgate CLI against serve on %s"
     const again = await admin.ok<{ applied: { changed: boolean }[] }>(["policies", "apply", policyFile]);
     expect(again.applied.every((a) => !a.changed)).toBe(true);
     expect(await admin.ok<{ name: string }[]>(["users"])).toHaveLength(4);
+    const history = await admin.ok<{ version: number; appliedBy: string; source: string }[]>(["policies", "history", "web-ops"]);
+    expect(history).toMatchObject([{ version: 1, appliedBy: "admin", source: policyFile }]);
+    expect(await admin.fails(["policies", "history", "nope"])).toMatchObject({ code: "POLICY_NOT_FOUND" });
   });
 
   it("refuses bad input with a clear code and stores nothing", async () => {

@@ -14,6 +14,16 @@ export const policyRoutes = [
     },
   }),
   route({
+    method: "GET",
+    path: "/api/v1/policies/:name/versions",
+    tag: "policies",
+    summary: "Every version of a policy (a removal is a version without a spec)",
+    access: "authenticated",
+    async handler({ cp, params }) {
+      return { body: await cp.policies.history(params.name ?? "") };
+    },
+  }),
+  route({
     method: "POST",
     path: "/api/v1/policies/apply",
     tag: "policies",

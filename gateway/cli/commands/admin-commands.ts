@@ -148,6 +148,18 @@ export const adminCommands: Command[] = [
     },
   },
   {
+    name: "policies history",
+    usage: "jitgate policies history NAME",
+    summary: "every version of a policy: when, from which file, by whom",
+    args: [1, 1],
+    async run(ctx) {
+      const rows = await ctx.api<{ version: number; spec: unknown; source: string; appliedBy: string; appliedAt: string }[]>(
+        "GET", `/api/v1/policies/${enc(ctx.positionals[0] ?? "")}/versions`);
+      ctx.show(rows, () => table(rows, [["version", (r) => String(r.version)], ["applied", (r) => when(r.appliedAt)], ["by", (r) => r.appliedBy],
+        ["source", (r) => r.source], ["change", (r) => (r.spec === null ? "removed" : "applied")]]));
+    },
+  },
+  {
     name: "policies apply",
     usage: "jitgate policies apply FILE.yaml [--prune]",
     summary: "apply a policy file; --prune removes policies the file no longer names",

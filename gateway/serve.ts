@@ -13,6 +13,10 @@ import { openStore } from "./store/open.js";
 import { loadOrCreateTls } from "./tls/self-signed.js";
 import { VERSION } from "./version.js";
 
+export class ListenError extends Error {
+  readonly code = "LISTEN_FAILED";
+}
+
 export interface RunningGateway {
   cp: ControlPlane;
   apiUrl: string;
@@ -48,7 +52,11 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     const router = buildRouter(async () => ready && (await store.query("SELECT 1")).length === 1, VERSION);
     const server = createApiServer({ cp, router, logger, bodyLimit: cfg.bodyLimit, tls });
     server.listen(cfg.apiPort, cfg.host);
-    await once(server, "listening");
+    await once(server, "listening").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "EADDRINUSE") throw new ListenError(`port ${cfg.apiPort} on ${cfg.host} is in use: stop what uses it, or choose another with --api-port`);
+      if (err.code === "EADDRNOTAVAIL") throw new ListenError(`${cfg.host} is not an address of this machine: use --host with one of its addresses, or 0.0.0.0`);
+      throw err;
+    });
     cleanups.push(async () => {
       ready = false;
       server.closeAllConnections();

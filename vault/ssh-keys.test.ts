@@ -59,6 +59,8 @@ describe("OpenSSH public keys", () => {
     expect(codeOf(() => parsePublicKeyLine(type))).toBe("SSH_MALFORMED");
     expect(codeOf(() => parsePublicKeyLine(`${type} ${b64.slice(0, -8)}`))).toBe("SSH_MALFORMED");
     expect(codeOf(() => parsePublicKeyLine(`${type} ${b64}!`))).toBe("SSH_MALFORMED");
+    expect(codeOf(() => parsePublicKeyLine(`${line.trim()}\n${line.trim()}`))).toBe("SSH_MALFORMED");
+    expect(parsePublicKeyLine(`  ${line.trim()}\r\n`).comment).toBe("damaged comment");
     expect(codeOf(() => parsePublicKeyLine(`ecdsa-sha2-nistp256 ${b64}`))).toBe("SSH_MALFORMED");
     const ecdsa = parsePublicKeyLine(newKey("offcurve", "ecdsa", 256));
     const bent = Buffer.from(ecdsa.blob);

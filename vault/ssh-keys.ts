@@ -126,7 +126,8 @@ export function decodeBase64Strict(text: string, what: string): Buffer {
 /** Splits `type base64 [comment]`; the comment may contain spaces. */
 export function splitKeyLine(line: string, what: string): { type: string; blob: Buffer; comment: string } {
   if (line.length > MAX_LINE_LENGTH) throw malformed(`${what} is longer than ${MAX_LINE_LENGTH} characters`);
-  const m = /^\s*(\S+)\s+(\S+)(?:\s+(.*?))?\s*$/s.exec(line);
+  if (/[\r\n]/.test(line.trim())) throw malformed(`${what} must be a single line: send one key at a time`);
+  const m = /^\s*(\S+)\s+(\S+)(?:\s+(.*?))?\s*$/.exec(line.trim());
   if (!m) throw malformed(`${what} must look like "ssh-ed25519 AAAA... comment"`);
   return { type: m[1]!, blob: decodeBase64Strict(m[2]!, what), comment: m[3] ?? "" };
 }

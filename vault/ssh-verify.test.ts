@@ -115,6 +115,11 @@ describe("verifyUserCertificate with certificates from ssh-keygen", () => {
     expect(refusal(() => verifyUserCertificate(sign("ca-ed", "user-ed", ["-I", "none", "-V", "+1h"]), opts())).code).toBe("CERT_WRONG_PRINCIPAL");
   });
 
+  it("refuses a certificate for an RSA key under 2048 bits", () => {
+    keygen(["-q", "-t", "rsa", "-b", "1024", "-N", "", "-f", join(dir, "user-weak")]);
+    expect(refusal(() => verifyUserCertificate(sign("ca-ed", "user-weak", ["-I", "weak", "-n", "alice", "-V", "+1h"]), opts())).code).toBe("SSH_WEAK_KEY");
+  });
+
   it("refuses host certificates", () => {
     expect(refusal(() => verifyUserCertificate(sign("ca-ed", "user-ed", ["-h", "-I", "host", "-n", "alice", "-V", "+1h"]), opts())).code).toBe("CERT_NOT_USER");
   });

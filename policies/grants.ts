@@ -117,7 +117,9 @@ export class GrantService {
     const mayRevoke = actor.roles.includes("admin") || actor.roles.includes("approver") || grant.user === actor.name;
     if (!mayRevoke) throw forbidden("NOT_ALLOWED", "only approvers, admins or the grant's holder can revoke it");
     if (grant.state === "ended") throw new ControlError("GRANT_ENDED", "conflict", `grant ${id} has already ended (${grant.endReason})`);
-    await inTransaction(this.deps, (tx, emit) => endGrants(this.deps, tx, { ids: [grant.id] }, "revoked", actor.name, note || null, emit));
+    const ended = await inTransaction(this.deps, (tx, emit) => endGrants(this.deps, tx, { ids: [grant.id] }, "revoked", actor.name, note || null, emit));
+    // Another revocation (or the expiry clock) got there between the read above and now.
+    if (ended.length === 0) throw new ControlError("GRANT_ENDED", "conflict", `grant ${id} has already ended`);
     return this.get(actor, id);
   }
 

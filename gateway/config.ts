@@ -1,7 +1,7 @@
 // Gateway configuration: a YAML file (optional), overridden by command-line flags.
 // Unknown fields are refused with their file and line, like policy files.
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { parseDuration, parseYaml } from "../policies/index.js";
 
@@ -36,6 +36,7 @@ const fileSchema = z.strictObject({
   auth: z.strictObject({ sessionTtl: duration.optional() }).optional(),
   expiry: z.strictObject({ sweepInterval: duration.optional() }).optional(),
   log: z.strictObject({ level: z.enum(["info", "warn", "error"]).optional() }).optional(),
+  vault: z.strictObject({ keyFile: z.string().min(1).optional() }).optional(),
 });
 
 export interface GatewayConfig {
@@ -52,6 +53,8 @@ export interface GatewayConfig {
   sessionTtlMs: number;
   sweepIntervalMs: number;
   logLevel: "info" | "warn" | "error";
+  /** The vault's key file, unless JITGATE_VAULT_PASSPHRASE is set. */
+  vaultKeyFile: string;
 }
 
 export interface ConfigFlags {
@@ -66,8 +69,9 @@ export interface ConfigFlags {
 
 export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const file = flags.config ? parseYaml(readFileSync(flags.config, "utf8"), flags.config, fileSchema) : {};
+  const dataDir = resolve(flags.data ?? file.dataDir ?? "data");
   return {
-    dataDir: resolve(flags.data ?? file.dataDir ?? "data"),
+    dataDir,
     host: flags.host ?? file.host ?? "127.0.0.1",
     apiPort: flags.apiPort ?? file.api?.port ?? 8443,
     sshPort: flags.sshPort ?? file.ssh?.port ?? 2222,
@@ -80,5 +84,6 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     sessionTtlMs: file.auth?.sessionTtl ?? 12 * 3600_000,
     sweepIntervalMs: file.expiry?.sweepInterval ?? 5_000,
     logLevel: file.log?.level ?? "info",
+    vaultKeyFile: resolve(file.vault?.keyFile ?? join(dataDir, "vault.key")),
   };
 }

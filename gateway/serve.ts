@@ -10,7 +10,15 @@ import { lockDataDir } from "./data-dir.js";
 import { jsonLogger } from "./logger.js";
 import { SessionRegistry } from "./session-registry.js";
 import { openStore } from "./store/open.js";
-import { loadOrCreateTls } from "./tls/self-signed.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { vaultMigrations } from "../vault/index.js";
+import { clusterLock } from "./store/cluster-lock.js";
+import { loadAuthorities, serverCertificate } from "./vault/authorities.js";
+import { openVault } from "./vault/unlock.js";
+
+// Keys of session-level advisory locks the gateway takes while it starts.
+const AUTHORITIES_LOCK = 7261534800101;
 import { VERSION } from "./version.js";
 
 export class ListenError extends Error {
@@ -33,8 +41,11 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     cleanups.length = 0;
   };
   try {
-    const store = await openStore({ url: cfg.databaseUrl, dataDir: cfg.dataDir }, migrations);
+    const store = await openStore({ url: cfg.databaseUrl, dataDir: cfg.dataDir }, [...migrations, ...vaultMigrations]);
     cleanups.push(() => store.close());
+    const vault = await openVault(store, systemClock, { keyFile: cfg.vaultKeyFile, passphrase: env.JITGATE_VAULT_PASSPHRASE || null }, logger);
+    cleanups.push(() => vault.secrets.close());
+    const authorities = await loadAuthorities(vault.secrets, (fn) => clusterLock(store, AUTHORITIES_LOCK, fn));
     const bus = new MemoryBus(logger);
     const cp = createControlPlane({ sql: store, clock: systemClock, bus, logger }, { sessionTtlMs: cfg.sessionTtlMs, sweepIntervalMs: cfg.sweepIntervalMs });
     const admin = await ensureAdmin(cp, env.JITGATE_ADMIN_PASSWORD || null);
@@ -47,10 +58,12 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     cleanups.push(() => sessions.stop());
     await cp.expiry.start();
     cleanups.push(() => cp.expiry.stop());
-    const tls = loadOrCreateTls(cfg.dataDir, [cfg.host]);
+    const tls = serverCertificate(authorities.tls, cfg.host);
+    const caPath = join(cfg.dataDir, "ca.pem");
+    writeFileSync(caPath, authorities.tls.certPem);
     let ready = true;
     const router = buildRouter(async () => ready && (await store.query("SELECT 1")).length === 1, VERSION);
-    const server = createApiServer({ cp, router, logger, bodyLimit: cfg.bodyLimit, tls });
+    const server = createApiServer({ cp, svc: { secrets: vault.secrets, authorities }, router, logger, bodyLimit: cfg.bodyLimit, tls });
     server.listen(cfg.apiPort, cfg.host);
     await once(server, "listening").catch((err: NodeJS.ErrnoException) => {
       if (err.code === "EADDRINUSE") throw new ListenError(`port ${cfg.apiPort} on ${cfg.host} is in use: stop what uses it, or choose another with --api-port`);
@@ -66,8 +79,8 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     const host = cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host;
     const apiUrl = `https://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
     logger.info("gateway ready", { api: apiUrl, store: store.kind, dataDir: cfg.dataDir });
-    say(`jitgate ${VERSION}: API on ${apiUrl} (store: ${store.kind}); trust ${tls.caPath}`);
-    return { cp, apiUrl, caPath: tls.caPath, close };
+    say(`jitgate ${VERSION}: API on ${apiUrl} (store: ${store.kind}); trust ${caPath}`);
+    return { cp, apiUrl, caPath, close };
   } catch (err) {
     await close();
     throw err;

@@ -2,6 +2,7 @@
 // its body. The same table produces the OpenAPI description, so docs cannot drift.
 import type { z } from "zod";
 import type { Actor, ControlPlane, Role } from "../../policies/index.js";
+import type { GatewayServices } from "../services.js";
 
 export type Access = "public" | "authenticated" | Role[];
 
@@ -13,6 +14,7 @@ export interface RequestContext<B = unknown> {
   tokenId: string | null;
   clientAddress: string | null;
   cp: ControlPlane;
+  svc: GatewayServices;
 }
 
 export interface Reply {

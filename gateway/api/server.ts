@@ -7,9 +7,11 @@ import type { Actor, ControlPlane, Logger } from "../../policies/index.js";
 import { parseJsonBody, readBody } from "./body.js";
 import { HttpError, toErrorResponse } from "./http-errors.js";
 import type { Route, Router } from "./router.js";
+import type { GatewayServices } from "../services.js";
 
 export interface ApiServerOptions {
   cp: ControlPlane;
+  svc: GatewayServices;
   router: Router;
   logger: Logger;
   bodyLimit: number;
@@ -56,6 +58,7 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
       tokenId: who?.tokenId ?? null,
       clientAddress: req.socket.remoteAddress ?? null,
       cp: o.cp,
+      svc: o.svc,
     });
     send(res, reply.status ?? 200, reply.body);
   } catch (err) {

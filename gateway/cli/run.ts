@@ -6,12 +6,13 @@ import { apiCaller, type Command, type CommandContext } from "./command.js";
 import { accessCommands } from "./commands/access-commands.js";
 import { adminCommands } from "./commands/admin-commands.js";
 import { auditCommands } from "./commands/audit-commands.js";
+import { caCommands } from "./commands/ca-commands.js";
 import { serveCommand } from "./commands/serve-command.js";
 import { sessionCommands } from "./commands/session-commands.js";
 import { CliError, UsageError } from "./errors.js";
 import { VERSION } from "../version.js";
 
-export const COMMANDS: Command[] = [serveCommand, ...sessionCommands, ...adminCommands, ...accessCommands, ...auditCommands];
+export const COMMANDS: Command[] = [serveCommand, ...sessionCommands, ...adminCommands, ...accessCommands, ...auditCommands, ...caCommands];
 
 export interface Io {
   out(text: string): void;

@@ -28,6 +28,8 @@ export interface GatewayOptions {
   sweepInterval?: string;
   /** A fixed port, so a restarted gateway is where the CLI profiles expect it. */
   apiPort?: number;
+  /** Extra environment for the gateway process (JITGATE_VAULT_PASSPHRASE, ...). */
+  env?: Record<string, string>;
 }
 
 export function freePort(): Promise<number> {
@@ -54,7 +56,7 @@ export async function startGateway(o: GatewayOptions = {}): Promise<GatewayProce
     `expiry: { sweepInterval: ${o.sweepInterval ?? "1s"} }`,
     "log: { level: warn }",
   ].join("\n"));
-  const env: NodeJS.ProcessEnv = { ...process.env, JITGATE_DATABASE_URL: "" };
+  const env: NodeJS.ProcessEnv = { ...process.env, JITGATE_DATABASE_URL: "", JITGATE_VAULT_PASSPHRASE: "", ...o.env };
   if (o.adminPassword) env.JITGATE_ADMIN_PASSWORD = o.adminPassword;
   else delete env.JITGATE_ADMIN_PASSWORD;
   const child: ChildProcess = spawn(process.execPath, [MAIN, "serve", "--data", dataDir, "--api-port", String(o.apiPort ?? 0), "--host", "127.0.0.1", "--config", config], {

@@ -3,6 +3,7 @@ import { Router, type Route } from "../router.js";
 import { accessRoutes } from "./access-routes.js";
 import { auditRoutes } from "./audit-routes.js";
 import { authRoutes } from "./auth-routes.js";
+import { caRoutes } from "./ca-routes.js";
 import { healthRoutes } from "./health-routes.js";
 import { inventoryRoutes } from "./inventory-routes.js";
 import { policyRoutes } from "./policy-routes.js";
@@ -19,6 +20,7 @@ export function buildRouter(ready: () => Promise<boolean>, version: string): Rou
     ...policyRoutes,
     ...accessRoutes,
     ...auditRoutes,
+    ...caRoutes,
   );
   return new Router(routes);
 }

@@ -1,0 +1,8 @@
+// What the API's handlers may use besides the control plane.
+import type { SecretStore } from "../vault/index.js";
+import type { Authorities } from "./vault/authorities.js";
+
+export interface GatewayServices {
+  secrets: SecretStore;
+  authorities: Authorities;
+}

@@ -1,0 +1,103 @@
+// The vault as the gateway runs it: the key file made at first start, the certificate
+// authorities kept in the vault (never in the clear on disk), and a locked vault refusing
+// to start rather than half-opening.
+import { execFileSync } from "node:child_process";
+import { chmodSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { connect } from "node:tls";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Person, freePort, startGateway, tempDir } from "./support/gateway.js";
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const fresh = () => {
+  const d = tempDir("jg-vault");
+  dirs.push(d);
+  return d;
+};
+
+function* files(dir: string): Generator<string> {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) yield* files(p);
+    else yield p;
+  }
+}
+
+function peerCertificate(url: string, ca: string): Promise<{ subject: string; issuer: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: u.hostname, port: Number(u.port), ca, servername: "localhost" }, () => {
+      const c = s.getPeerCertificate();
+      s.end();
+      resolve({ subject: c.subject.CN ?? "", issuer: c.issuer.CN ?? "" });
+    });
+    s.on("error", reject);
+  });
+}
+
+describe("vault in the gateway", () => {
+  it("makes its key file at first start, keeps its CAs in the vault, and serves TLS from its own root", async () => {
+    const dir = fresh();
+    const dataDir = join(dir, "data");
+    const port = await freePort();
+    let gw = await startGateway({ dataDir, adminPassword: "admin-password-0001", apiPort: port });
+    const admin = new Person("admin", "admin-password-0001");
+    try {
+      expect(statSync(join(dataDir, "vault.key")).mode & 0o777).toBe(0o600);
+      const caPem = readFileSync(gw.caPath, "utf8");
+      const peer = await peerCertificate(gw.url, caPem);
+      expect(peer.issuer).toBe("jitgate certificate authority");
+      expect(peer.subject).not.toBe(peer.issuer);
+      expect((await admin.login(gw)).code).toBe(0);
+      const tls = await admin.run(["ca", "export", "--tls"]);
+      expect(tls.stdout.trim()).toBe(caPem.trim());
+      const target = await admin.ok<{ publicKey: string; sshdConfig: string[] }>(["ca", "export", "--ssh-target"]);
+      expect(target.sshdConfig).toContain("TrustedUserCAKeys /etc/ssh/jitgate_target_ca.pub");
+      const keyFile = join(dir, "target_ca.pub");
+      writeFileSync(keyFile, `${target.publicKey}\n`);
+      expect(execFileSync("ssh-keygen", ["-l", "-f", keyFile], { encoding: "utf8" })).toContain("ED25519");
+      const user = await admin.ok<{ publicKey: string }>(["ca", "export", "--ssh-user"]);
+      expect(user.publicKey).not.toBe(target.publicKey);
+      expect((await admin.run(["ca", "export"])).code).toBe(2);
+
+      // The private keys exist only encrypted: not one file of the data directory holds one.
+      for (const f of files(dataDir)) {
+        if (f.endsWith("vault.key")) continue;
+        const bytes = readFileSync(f);
+        expect(bytes.includes("PRIVATE KEY"), f).toBe(false);
+      }
+
+      // A restart opens the same vault: the same root, a new server certificate.
+      await gw.stop();
+      gw = await startGateway({ dataDir, apiPort: port });
+      expect(readFileSync(gw.caPath, "utf8")).toBe(caPem);
+      expect((await admin.ok<{ publicKey: string }>(["ca", "export", "--ssh-target"])).publicKey).toBe(target.publicKey);
+    } finally {
+      await gw.stop();
+      admin.cleanup();
+    }
+  });
+
+  it("refuses to start without its key, or with the wrong key or passphrase, and says what to do", async () => {
+    const dataDir = join(fresh(), "data");
+    const gw = await startGateway({ dataDir, adminPassword: "admin-password-0001" });
+    await gw.stop();
+    const keyFile = join(dataDir, "vault.key");
+    const key = readFileSync(keyFile);
+    rmSync(keyFile);
+    await expect(startGateway({ dataDir })).rejects.toThrow(/vault was created with a key file, but .*vault\.key does not exist: restore the key file/);
+    writeFileSync(keyFile, `${Buffer.alloc(32, 7).toString("base64")}\n`, { mode: 0o600 });
+    await expect(startGateway({ dataDir })).rejects.toThrow(/does not hold the vault's key: the vault stays locked/);
+    writeFileSync(keyFile, key);
+    chmodSync(keyFile, 0o644);
+    await expect(startGateway({ dataDir })).rejects.toThrow(/chmod 600/);
+
+    const withPassphrase = join(fresh(), "data");
+    const first = await startGateway({ dataDir: withPassphrase, adminPassword: "admin-password-0001", env: { JITGATE_VAULT_PASSPHRASE: "correct horse battery staple" } });
+    await first.stop();
+    await expect(startGateway({ dataDir: withPassphrase, env: { JITGATE_VAULT_PASSPHRASE: "wrong horse battery staple" } })).rejects.toThrow(/wrong vault passphrase/);
+    const again = await startGateway({ dataDir: withPassphrase, env: { JITGATE_VAULT_PASSPHRASE: "correct horse battery staple" } });
+    await again.stop();
+  });
+});

@@ -27,6 +27,8 @@ export interface AuditEventDataByType {
   };
   "target.updated": { targetName: string; changes: Record<string, unknown> };
   "account.created": { targetName: string; login: string; auth: "password" | "key" | "certificate" | "ephemeral" };
+  /** A new version of an account's secret was stored in the vault (never the value). */
+  "account.secret_set": { targetName: string; login: string; version: number };
 
   "policy.applied": { policyName: string; version: number; source: string };
   "policy.deleted": { policyName: string; version: number; source: string };
@@ -97,6 +99,7 @@ export const AUDIT_EVENT_TYPES = [
   "target.created",
   "target.updated",
   "account.created",
+  "account.secret_set",
   "policy.applied",
   "policy.deleted",
   "request.created",

@@ -37,6 +37,7 @@ const samples: { [T in AuditEventType]: AuditEventDataByType[T] } = {
   "target.created": { targetName: "web-1", kind: "ssh", address: "10.1.0.5:22", labels: { env: "prod" } },
   "target.updated": { targetName: "web-1", changes: { labels: { env: "staging" } } },
   "account.created": { targetName: "web-1", login: "root", auth: "certificate" },
+  "account.secret_set": { targetName: "web-1", login: "root", version: 2 },
   "policy.applied": { policyName: "web-ops", version: 2, source: "policies.yaml" },
   "policy.deleted": { policyName: "web-ops", version: 3, source: "policies.yaml" },
   "request.created": {

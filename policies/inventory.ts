@@ -146,6 +146,20 @@ export class InventoryService {
     });
   }
 
+  async getAccount(targetName: string, login: string): Promise<Account> {
+    const rows = await this.listAccounts(targetName);
+    const account = rows.find((a) => a.login === login);
+    if (!account) throw notFound("ACCOUNT_NOT_FOUND", `${targetName} has no account ${login}; see its accounts with: jitgate accounts ${targetName}`);
+    return account;
+  }
+
+  /** Records that a new version of an account's secret went into the vault. */
+  async secretSet(actor: string, targetName: string, login: string, version: number): Promise<void> {
+    await this.deps.sql.transaction((tx) =>
+      this.deps.audit.append(tx, { actor, target: targetName, type: "account.secret_set", data: { targetName, login, version } }),
+    );
+  }
+
   async listAccounts(targetName?: string): Promise<Account[]> {
     const rows = await this.deps.sql.query<{ id: string; target_name: string; login: string; auth: AccountAuth; options: Record<string, unknown>; created_at: Date }>(
       `SELECT a.id, t.name AS target_name, a.login, a.auth, a.options, a.created_at

@@ -30,7 +30,7 @@ function peerCertificate(url: string, ca: string): Promise<{ subject: string; is
     const s = connect({ host: u.hostname, port: Number(u.port), ca, servername: "localhost" }, () => {
       const c = s.getPeerCertificate();
       s.end();
-      resolve({ subject: c.subject.CN ?? "", issuer: c.issuer.CN ?? "" });
+      resolve({ subject: String(c.subject.CN ?? ""), issuer: String(c.issuer.CN ?? "") });
     });
     s.on("error", reject);
   });
@@ -99,5 +99,43 @@ describe("vault in the gateway", () => {
     await expect(startGateway({ dataDir: withPassphrase, env: { JITGATE_VAULT_PASSPHRASE: "wrong horse battery staple" } })).rejects.toThrow(/wrong vault passphrase/);
     const again = await startGateway({ dataDir: withPassphrase, env: { JITGATE_VAULT_PASSPHRASE: "correct horse battery staple" } });
     await again.stop();
+  });
+
+  it("takes an account's secret into the vault and never shows it again: not in responses, logs, audit or the data files", async () => {
+    const dataDir = join(fresh(), "data");
+    const gw = await startGateway({ dataDir, adminPassword: "admin-password-0001" });
+    const admin = new Person("admin", "admin-password-0001");
+    const canary = "canary-Zq8wP3vX9kL2mN7r";
+    const canary2 = "canary-second-Hj4Tt6Yy1Uu";
+    try {
+      expect((await admin.login(gw)).code).toBe(0);
+      await admin.ok(["targets", "add", "db-1", "--kind", "postgres", "--address", "127.0.0.1:5432"]);
+      const added = await admin.ok<{ hasSecret: boolean }>(["accounts", "add", "db-1", "app", "--auth", "password", "--secret-stdin"], { input: `${canary}\n` });
+      expect(added.hasSecret).toBe(true);
+      expect(await admin.fails(["accounts", "add", "db-1", "ro", "--auth", "ephemeral", "--secret-stdin"], { input: "x" })).toMatchObject({ code: "SECRET_NOT_USED" });
+      expect((await admin.ok<{ login: string }[]>(["accounts", "db-1"])).map((a) => a.login)).toEqual(["app"]);
+      expect((await admin.run(["accounts", "set-secret", "db-1", "app"])).code).toBe(2);
+      await admin.ok(["accounts", "set-secret", "db-1", "app", "--secret-stdin", "--reason", "rotated by hand"], { input: canary2 });
+      const audit = await admin.ok<{ type: string; data: { version?: number } }[]>(["audit", "--type", "account."]);
+      expect(audit.map((e) => [e.type, e.data.version ?? null])).toEqual([["account.created", null], ["account.secret_set", 1], ["account.secret_set", 2]]);
+
+      const responses = [
+        (await admin.run(["accounts", "--json"])).stdout,
+        (await admin.run(["audit", "--json", "--limit", "1000"])).stdout,
+        (await admin.run(["targets", "--json"])).stdout,
+      ].join("\n");
+      for (const c of [canary, canary2]) {
+        expect(responses).not.toContain(c);
+        expect(gw.stdout() + gw.stderr()).not.toContain(c);
+      }
+      await gw.stop();
+      for (const f of files(dataDir)) {
+        const bytes = readFileSync(f);
+        for (const c of [canary, canary2]) expect(bytes.includes(c), f).toBe(false);
+      }
+    } finally {
+      await gw.stop();
+      admin.cleanup();
+    }
   });
 });

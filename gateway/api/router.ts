@@ -23,7 +23,7 @@ export interface Reply {
 }
 
 export interface Route<S extends z.ZodType = z.ZodType> {
-  method: "GET" | "POST" | "PATCH" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   path: string;
   summary: string;
   tag: string;

@@ -2,13 +2,13 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { enc, type Command } from "../command.js";
-import { CliError, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import { table, when } from "../output.js";
 import { readStdin } from "../prompt.js";
 
 interface UserView { name: string; roles: string[]; groups: string[]; expiresAt: string | null; disabled: boolean; mustChangePassword: boolean }
 interface TargetView { name: string; kind: string; address: string; labels: Record<string, string> }
-interface AccountView { targetName: string; login: string; auth: string }
+interface AccountView { targetName: string; login: string; auth: string; hasSecret: boolean }
 
 const list = (v: unknown): string[] => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).flatMap((s) => String(s).split(",")).map((s) => s.trim()).filter(Boolean));
 
@@ -117,23 +117,37 @@ export const adminCommands: Command[] = [
     async run(ctx) {
       const q = ctx.positionals[0] ? `?target=${enc(ctx.positionals[0])}` : "";
       const rows = await ctx.api<AccountView[]>("GET", `/api/v1/accounts${q}`);
-      ctx.show(rows, () => table(rows, [["target", (a) => a.targetName], ["login", (a) => a.login], ["auth", (a) => a.auth]]));
+      ctx.show(rows, () => table(rows, [["target", (a) => a.targetName], ["login", (a) => a.login], ["auth", (a) => a.auth], ["secret", (a) => (a.hasSecret ? "in vault" : "-")]]));
     },
   },
   {
     name: "accounts add",
     usage: "jitgate accounts add TARGET LOGIN --auth password|key|certificate|ephemeral [--secret-stdin]",
-    summary: "add an account on a target",
+    summary: "add an account on a target; --secret-stdin reads its password or private key into the vault",
     args: [2, 2],
     options: { auth: { type: "string" }, "secret-stdin": { type: "boolean" } },
     async run(ctx) {
       if (!ctx.values.auth) throw new UsageError("accounts add needs --auth password|key|certificate|ephemeral");
-      if (ctx.values["secret-stdin"]) {
-        throw new CliError("VAULT_UNAVAILABLE", "--secret-stdin needs the vault, which this gateway version does not have yet: add the account without it");
-      }
       const [target, login] = ctx.positionals;
-      const a = await ctx.api<AccountView>("POST", `/api/v1/targets/${enc(target ?? "")}/accounts`, { login, auth: ctx.values.auth });
-      ctx.show(a, () => `added account ${a.login} on ${a.targetName} (auth: ${a.auth})`);
+      const secret = ctx.values["secret-stdin"] ? await readStdin() : undefined;
+      const a = await ctx.api<AccountView>("POST", `/api/v1/targets/${enc(target ?? "")}/accounts`, { login, auth: ctx.values.auth, ...(secret !== undefined ? { secret } : {}) });
+      ctx.show(a, () => `added account ${a.login} on ${a.targetName} (auth: ${a.auth}${a.hasSecret ? ", secret in the vault" : ""})`);
+    },
+  },
+  {
+    name: "accounts set-secret",
+    usage: "jitgate accounts set-secret TARGET LOGIN --secret-stdin [--reason TEXT]",
+    summary: "store a new version of an account's password or key in the vault (never shown again)",
+    args: [2, 2],
+    options: { "secret-stdin": { type: "boolean" }, reason: { type: "string" } },
+    async run(ctx) {
+      if (!ctx.values["secret-stdin"]) throw new UsageError("pipe the secret in with --secret-stdin: it must not appear on the command line");
+      const [target, login] = ctx.positionals;
+      const secret = await readStdin();
+      const a = await ctx.api<AccountView>("PUT", `/api/v1/targets/${enc(target ?? "")}/accounts/${enc(login ?? "")}/secret`, {
+        secret, ...(ctx.values.reason !== undefined ? { reason: ctx.values.reason } : {}),
+      });
+      ctx.show(a, () => `stored a new secret for ${a.login} on ${a.targetName}`);
     },
   },
   {

@@ -16,6 +16,7 @@ import { vaultMigrations } from "../vault/index.js";
 import { clusterLock } from "./store/cluster-lock.js";
 import { loadAuthorities, serverCertificate } from "./vault/authorities.js";
 import { openVault } from "./vault/unlock.js";
+import { Rotations } from "./vault/rotation.js";
 
 // Keys of session-level advisory locks the gateway takes while it starts.
 const AUTHORITIES_LOCK = 7261534800101;
@@ -63,7 +64,7 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     writeFileSync(caPath, authorities.tls.certPem);
     let ready = true;
     const router = buildRouter(async () => ready && (await store.query("SELECT 1")).length === 1, VERSION);
-    const server = createApiServer({ cp, svc: { secrets: vault.secrets, authorities }, router, logger, bodyLimit: cfg.bodyLimit, tls });
+    const server = createApiServer({ cp, svc: { secrets: vault.secrets, authorities, rotations: new Rotations(cp, vault.secrets, store) }, router, logger, bodyLimit: cfg.bodyLimit, tls });
     server.listen(cfg.apiPort, cfg.host);
     await once(server, "listening").catch((err: NodeJS.ErrnoException) => {
       if (err.code === "EADDRINUSE") throw new ListenError(`port ${cfg.apiPort} on ${cfg.host} is in use: stop what uses it, or choose another with --api-port`);

@@ -12,3 +12,4 @@ export { createCertificateAuthority, issueServerCertificate, issueClientCertific
 export { SCRAM_DEFAULT_ITERATIONS, SCRAM_DEFAULT_SALT_BYTES, SCRAM_VERIFIER_PATTERN, generatePassword, scramSha256Keys, scramSha256Verifier, type ScramKeys, type ScramOptions } from "./scram.js";
 export type { RotationEntry, RotationLog, RotationOutcome, RotationSecrets, RotationTrigger } from "./rotation-port.js";
 export { PostgresRotator, describePostgresTarget, type PostgresRecovery, type PostgresRotation, type PostgresRotatorDeps, type PostgresTarget, type RecoveryResult } from "./rotate-postgres.js";
+export { rotationSecrets, RotationHistory } from "./rotation-store.js";

@@ -62,4 +62,23 @@ CREATE UNIQUE INDEX vault_secret_versions_one_pending ON vault_secret_versions (
 CREATE INDEX vault_secret_versions_kek ON vault_secret_versions (kek_id);
 `,
   },
+  {
+    // `jitgate vault history`: who rotated what, when, why, and how it ended. Never a value.
+    id: "vault-002-rotation-history",
+    sql: `
+CREATE TABLE vault_rotations (
+  id bigserial PRIMARY KEY,
+  name text NOT NULL,
+  actor text NOT NULL,
+  reason text NOT NULL,
+  trigger text NOT NULL CHECK (trigger IN ('on-demand', 'schedule', 'check-in', 'recovery')),
+  outcome text NOT NULL CHECK (outcome IN ('rotated', 'failed', 'recovered', 'discarded')),
+  error text,
+  version integer,
+  started_at timestamptz NOT NULL,
+  finished_at timestamptz NOT NULL
+);
+CREATE INDEX vault_rotations_name ON vault_rotations (name, started_at);
+`,
+  },
 ];

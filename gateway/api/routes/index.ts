@@ -4,6 +4,7 @@ import { accessRoutes } from "./access-routes.js";
 import { auditRoutes } from "./audit-routes.js";
 import { authRoutes } from "./auth-routes.js";
 import { caRoutes } from "./ca-routes.js";
+import { vaultRoutes } from "./vault-routes.js";
 import { healthRoutes } from "./health-routes.js";
 import { inventoryRoutes } from "./inventory-routes.js";
 import { policyRoutes } from "./policy-routes.js";
@@ -21,6 +22,7 @@ export function buildRouter(ready: () => Promise<boolean>, version: string): Rou
     ...accessRoutes,
     ...auditRoutes,
     ...caRoutes,
+    ...vaultRoutes,
   );
   return new Router(routes);
 }

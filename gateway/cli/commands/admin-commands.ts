@@ -12,11 +12,11 @@ interface AccountView { targetName: string; login: string; auth: string; hasSecr
 
 const list = (v: unknown): string[] => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).flatMap((s) => String(s).split(",")).map((s) => s.trim()).filter(Boolean));
 
-function parseLabels(values: unknown): Record<string, string> {
+function parseLabels(values: unknown, flag = "--label"): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of list(values)) {
     const i = item.indexOf("=");
-    if (i <= 0) throw new UsageError(`--label takes KEY=VALUE, not ${JSON.stringify(item)}`);
+    if (i <= 0) throw new UsageError(`${flag} takes KEY=VALUE, not ${JSON.stringify(item)}`);
     out[item.slice(0, i)] = item.slice(i + 1);
   }
   return out;
@@ -122,15 +122,16 @@ export const adminCommands: Command[] = [
   },
   {
     name: "accounts add",
-    usage: "jitgate accounts add TARGET LOGIN --auth password|key|certificate|ephemeral [--secret-stdin]",
-    summary: "add an account on a target; --secret-stdin reads its password or private key into the vault",
+    usage: "jitgate accounts add TARGET LOGIN --auth password|key|certificate|ephemeral [--secret-stdin] [--option KEY=VALUE]...",
+    summary: "add an account on a target; --secret-stdin reads its password or private key into the vault; options like database=NAME, rotateVia=LOGIN",
     args: [2, 2],
-    options: { auth: { type: "string" }, "secret-stdin": { type: "boolean" } },
+    options: { auth: { type: "string" }, "secret-stdin": { type: "boolean" }, option: { type: "string", multiple: true } },
     async run(ctx) {
       if (!ctx.values.auth) throw new UsageError("accounts add needs --auth password|key|certificate|ephemeral");
       const [target, login] = ctx.positionals;
       const secret = ctx.values["secret-stdin"] ? await readStdin() : undefined;
-      const a = await ctx.api<AccountView>("POST", `/api/v1/targets/${enc(target ?? "")}/accounts`, { login, auth: ctx.values.auth, ...(secret !== undefined ? { secret } : {}) });
+      const options = parseLabels(ctx.values.option, "--option");
+      const a = await ctx.api<AccountView>("POST", `/api/v1/targets/${enc(target ?? "")}/accounts`, { login, auth: ctx.values.auth, options, ...(secret !== undefined ? { secret } : {}) });
       ctx.show(a, () => `added account ${a.login} on ${a.targetName} (auth: ${a.auth}${a.hasSecret ? ", secret in the vault" : ""})`);
     },
   },

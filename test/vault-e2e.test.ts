@@ -59,6 +59,8 @@ describe("vault in the gateway", () => {
       expect(execFileSync("ssh-keygen", ["-l", "-f", keyFile], { encoding: "utf8" })).toContain("ED25519");
       const user = await admin.ok<{ publicKey: string }>(["ca", "export", "--ssh-user"]);
       expect(user.publicKey).not.toBe(target.publicKey);
+      const host = await admin.ok<{ publicKey: string }>(["ca", "export", "--ssh-host"]);
+      expect(host.publicKey).toMatch(/^ssh-ed25519 AAAA\S+ jitgate-host$/);
       expect((await admin.run(["ca", "export"])).code).toBe(2);
 
       // The private keys exist only encrypted: not one file of the data directory holds one.
@@ -73,6 +75,7 @@ describe("vault in the gateway", () => {
       gw = await startGateway({ dataDir, apiPort: port });
       expect(readFileSync(gw.caPath, "utf8")).toBe(caPem);
       expect((await admin.ok<{ publicKey: string }>(["ca", "export", "--ssh-target"])).publicKey).toBe(target.publicKey);
+      expect((await admin.ok<{ publicKey: string }>(["ca", "export", "--ssh-host"])).publicKey).toBe(host.publicKey);
     } finally {
       await gw.stop();
       admin.cleanup();

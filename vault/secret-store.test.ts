@@ -38,7 +38,7 @@ beforeAll(async () => {
 afterAll(() => db.close());
 
 beforeEach(async () => {
-  await db.exec("TRUNCATE vault_secret_versions, vault_secrets, vault_keks");
+  await db.exec("TRUNCATE vault_secret_versions, vault_secrets, vault_keks, vault_rotations");
   dir = await mkdtemp(join(tmpdir(), "jitgate-vault-"));
 });
 
@@ -285,7 +285,7 @@ describe("SecretStore", () => {
     const columns = await sql.query<{ table_name: string; column_name: string }>(
       "SELECT table_name, column_name FROM information_schema.columns WHERE table_name LIKE 'vault\\_%' ORDER BY table_name, ordinal_position",
     );
-    expect(new Set(columns.map((c) => c.table_name))).toEqual(new Set(["vault_keks", "vault_secrets", "vault_secret_versions"]));
+    expect(new Set(columns.map((c) => c.table_name))).toEqual(new Set(["vault_keks", "vault_secrets", "vault_secret_versions", "vault_rotations"]));
     let dump = "";
     for (const c of columns) {
       const rows = await sql.query<{ v: string | null }>(`SELECT "${c.column_name}"::text AS v FROM ${c.table_name}`);

@@ -2,17 +2,24 @@
 // TLS listener, the SSH CA that signs people's certificates, and the SSH CA that targets
 // trust for upstream logins. Made on the first start; every node of a cluster uses the same.
 import { hostname } from "node:os";
-import { createCertificateAuthority, issueServerCertificate, SshCertificateAuthority, type CaMaterial, type SecretStore } from "../../vault/index.js";
+import type { KeyObject } from "node:crypto";
+import {
+  createCertificateAuthority, formatPublicKeyLine, generateCaKeyPair, issueServerCertificate, loadCaPrivateKey, SshCertificateAuthority,
+  type CaMaterial, type SecretStore,
+} from "../../vault/index.js";
 
 export interface Authorities {
   tls: CaMaterial;
   sshUser: SshCertificateAuthority;
   sshTarget: SshCertificateAuthority;
+  /** The gateway's SSH host key: one for every node, so clients pin it once. */
+  sshHostKey: { privateKey: KeyObject; privateKeyPem: string; publicKeyLine: string };
 }
 
 const TLS_CA = "jitgate/tls-ca";
 const SSH_USER_CA = "jitgate/ssh-user-ca";
 const SSH_TARGET_CA = "jitgate/ssh-target-ca";
+const SSH_HOST_KEY = "jitgate/ssh-host-key";
 
 async function loadOrMake(secrets: SecretStore, name: string, make: () => string): Promise<string> {
   if (!(await secrets.has(name))) await secrets.put(name, "private-key", Buffer.from(make()), "system", "created at first start");
@@ -33,7 +40,10 @@ export async function loadAuthorities(secrets: SecretStore, serialise: <T>(fn: (
     const tls = JSON.parse(await loadOrMake(secrets, TLS_CA, () => JSON.stringify(createCertificateAuthority()))) as CaMaterial;
     const sshUser = SshCertificateAuthority.fromPem(await loadOrMake(secrets, SSH_USER_CA, () => SshCertificateAuthority.generate().privateKeyPem));
     const sshTarget = SshCertificateAuthority.fromPem(await loadOrMake(secrets, SSH_TARGET_CA, () => SshCertificateAuthority.generate().privateKeyPem));
-    return { tls, sshUser, sshTarget };
+    const hostPem = await loadOrMake(secrets, SSH_HOST_KEY, () => generateCaKeyPair().privateKeyPem);
+    const host = loadCaPrivateKey(hostPem);
+    const sshHostKey = { privateKey: host.privateKey, privateKeyPem: hostPem, publicKeyLine: formatPublicKeyLine({ blob: host.publicBlob }, "jitgate-host") };
+    return { tls, sshUser, sshTarget, sshHostKey };
   });
 }
 

@@ -35,4 +35,14 @@ export const caRoutes = [
       return { body: { publicKey: line, fingerprint: svc.authorities.sshTarget.fingerprint, sshdConfig: sshdConfigLines(line, "/etc/ssh/jitgate_target_ca.pub") } };
     },
   }),
+  route({
+    method: "GET",
+    path: "/api/v1/ca/ssh-host",
+    tag: "ca",
+    summary: "The gateway's SSH host key, for clients to pin (known_hosts)",
+    access: "public",
+    async handler({ svc }) {
+      return { body: { publicKey: svc.authorities.sshHostKey.publicKeyLine } };
+    },
+  }),
 ];

@@ -13,3 +13,4 @@ export { SCRAM_DEFAULT_ITERATIONS, SCRAM_DEFAULT_SALT_BYTES, SCRAM_VERIFIER_PATT
 export type { RotationEntry, RotationLog, RotationOutcome, RotationSecrets, RotationTrigger } from "./rotation-port.js";
 export { PostgresRotator, describePostgresTarget, type PostgresRecovery, type PostgresRotation, type PostgresRotatorDeps, type PostgresTarget, type RecoveryResult } from "./rotate-postgres.js";
 export { rotationSecrets, RotationHistory } from "./rotation-store.js";
+export { EPHEMERAL_MARKER, EphemeralRoles, ephemeralRoleName, type DropOrphansResult, type EphemeralCreate, type EphemeralDrop, type EphemeralOrphan, type EphemeralPlace, type EphemeralRolesOptions } from "./ephemeral-postgres.js";

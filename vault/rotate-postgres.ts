@@ -216,38 +216,12 @@ export class PostgresRotator {
     }
   }
 
-  async #connect(target: PostgresTarget, user: string, password: string): Promise<pg.Client> {
-    const client = new pg.Client({
-      host: target.host,
-      port: target.port,
-      database: target.database,
-      user,
-      password,
-      ssl: target.ssl ?? false,
-      connectionTimeoutMillis: this.#timeoutMs,
-      query_timeout: this.#timeoutMs,
-      statement_timeout: this.#timeoutMs,
-      application_name: "jitgate-rotation",
-    });
-    // A server that drops an idle connection emits `error`; unhandled, that would end the process.
-    client.on("error", () => undefined);
-    try {
-      await client.connect();
-    } catch (err) {
-      void this.#close(client);
-      throw err;
-    }
-    return client;
+  #connect(target: PostgresTarget, user: string, password: string): Promise<pg.Client> {
+    return connectPostgres(target, user, password, this.#timeoutMs);
   }
 
-  async #close(client: pg.Client): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const gaveUp = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#timeoutMs);
-      timer.unref();
-    });
-    await Promise.race([client.end().catch(() => undefined), gaveUp]);
-    clearTimeout(timer);
+  #close(client: pg.Client): Promise<void> {
+    return closePostgres(client, this.#timeoutMs);
   }
 
   async #attempt(target: PostgresTarget, login: string, password: string): Promise<Attempt> {
@@ -295,6 +269,54 @@ export class PostgresRotator {
   }
 }
 
+/**
+ * Connects to target as user, bounding the connection and every statement by timeoutMs.
+ * A server that later drops the connection does not end the process.
+ */
+export async function connectPostgres(target: PostgresTarget, user: string, password: string, timeoutMs: number, applicationName = "jitgate-rotation"): Promise<pg.Client> {
+  const client = new pg.Client({
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    user,
+    password,
+    ssl: target.ssl ?? false,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    statement_timeout: timeoutMs,
+    application_name: applicationName,
+  });
+  // A server that drops an idle connection emits `error`; unhandled, that would end the process.
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    void closePostgres(client, timeoutMs);
+    throw err;
+  }
+  return client;
+}
+
+/** Ends client, giving up after timeoutMs; never throws. */
+export async function closePostgres(client: pg.Client, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+    timer.unref();
+  });
+  await Promise.race([client.end().catch(() => undefined), gaveUp]);
+  clearTimeout(timer);
+}
+
+/** Why target is not a usable PostgreSQL address, or null when it is. */
+export function postgresTargetProblem(t: PostgresTarget): string | null {
+  if (!t || typeof t.host !== "string" || t.host.length === 0 || typeof t.database !== "string" || t.database.length === 0) {
+    return "a PostgreSQL target needs a host and a database";
+  }
+  if (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535) return "a PostgreSQL target's port is 1 to 65535";
+  return null;
+}
+
 class StepFailure extends Error {
   constructor(readonly kind: VaultErrorKind, readonly detail: string) {
     super(detail);
@@ -310,23 +332,20 @@ function checkRequest(req: { name: string; target: PostgresTarget; login: string
   if (typeof req.login !== "string" || req.login.length === 0 || req.login.length > 63 || req.login.includes("\0")) {
     throw invalid("a PostgreSQL role name is 1 to 63 characters");
   }
-  const t = req.target;
-  if (!t || typeof t.host !== "string" || t.host.length === 0 || typeof t.database !== "string" || t.database.length === 0) {
-    throw invalid("a PostgreSQL target needs a host and a database");
-  }
-  if (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535) throw invalid("a PostgreSQL target's port is 1 to 65535");
+  const problem = postgresTargetProblem(req.target);
+  if (problem) throw invalid(problem);
   if (typeof req.actor !== "string" || req.actor.trim().length === 0) throw invalid("a rotation needs an actor");
 }
 
 // Messages come from the driver, the server and the store; none should carry a secret, but a
 // value that slipped in anyway is cut out before it can reach a history row or an error.
-function redact(text: string, hidden: readonly string[]): string {
+export function redact(text: string, hidden: readonly string[]): string {
   let out = text;
   for (const h of hidden) if (h.length > 0) out = out.split(h).join("[redacted]");
   return out;
 }
 
-function explain(err: unknown, hidden: readonly string[]): { kind: VaultErrorKind; detail: string } {
+export function explain(err: unknown, hidden: readonly string[]): { kind: VaultErrorKind; detail: string } {
   if (err instanceof StepFailure) return { kind: err.kind, detail: redact(err.detail, hidden) };
   if (err instanceof VaultError) return { kind: err.kind, detail: redact(`${err.code}: ${err.message}`, hidden) };
   const e = err as { code?: unknown; message?: unknown };

@@ -144,6 +144,12 @@ export class GrantService {
     };
   }
 
+  /** Every grant not yet ended (live or scheduled), for reconciling what targets hold. */
+  async openIds(): Promise<Set<string>> {
+    const rows = await this.deps.sql.query<{ id: string }>("SELECT id FROM grants WHERE ended_at IS NULL AND not_after > $1", [new Date(this.deps.clock.now())]);
+    return new Set(rows.map((r) => r.id));
+  }
+
   /** findLive, or an error whose message tells the person what to do next. */
   async requireLive(userName: string, targetName: string, login: string): Promise<LiveGrant> {
     const live = await this.findLive(userName, targetName, login);

@@ -36,7 +36,7 @@ const fileSchema = z.strictObject({
   auth: z.strictObject({ sessionTtl: duration.optional() }).optional(),
   expiry: z.strictObject({ sweepInterval: duration.optional() }).optional(),
   log: z.strictObject({ level: z.enum(["info", "warn", "error"]).optional() }).optional(),
-  vault: z.strictObject({ keyFile: z.string().min(1).optional() }).optional(),
+  vault: z.strictObject({ keyFile: z.string().min(1).optional(), rotationCheckInterval: duration.optional() }).optional(),
 });
 
 export interface GatewayConfig {
@@ -55,6 +55,8 @@ export interface GatewayConfig {
   logLevel: "info" | "warn" | "error";
   /** The vault's key file, unless JITGATE_VAULT_PASSPHRASE is set. */
   vaultKeyFile: string;
+  /** How often scheduled rotations are looked for; null: min(60 s, half the shortest rotateEvery). */
+  rotationCheckIntervalMs: number | null;
 }
 
 export interface ConfigFlags {
@@ -85,5 +87,6 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     sweepIntervalMs: file.expiry?.sweepInterval ?? 5_000,
     logLevel: file.log?.level ?? "info",
     vaultKeyFile: resolve(file.vault?.keyFile ?? join(dataDir, "vault.key")),
+    rotationCheckIntervalMs: file.vault?.rotationCheckInterval ?? null,
   };
 }

@@ -17,6 +17,7 @@ import { clusterLock } from "./store/cluster-lock.js";
 import { loadAuthorities, serverCertificate } from "./vault/authorities.js";
 import { openVault } from "./vault/unlock.js";
 import { Rotations } from "./vault/rotation.js";
+import { RotationTriggers } from "./vault/rotation-triggers.js";
 
 // Keys of session-level advisory locks the gateway takes while it starts.
 const AUTHORITIES_LOCK = 7261534800101;
@@ -57,6 +58,10 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     }
     const sessions = new SessionRegistry(bus);
     cleanups.push(() => sessions.stop());
+    const rotations = new Rotations(cp, vault.secrets, store);
+    const rotationTriggers = new RotationTriggers(cp, rotations, { checkIntervalMs: cfg.rotationCheckIntervalMs });
+    rotationTriggers.start();
+    cleanups.push(() => rotationTriggers.stop());
     await cp.expiry.start();
     cleanups.push(() => cp.expiry.stop());
     const tls = serverCertificate(authorities.tls, cfg.host);
@@ -64,7 +69,7 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     writeFileSync(caPath, authorities.tls.certPem);
     let ready = true;
     const router = buildRouter(async () => ready && (await store.query("SELECT 1")).length === 1, VERSION);
-    const server = createApiServer({ cp, svc: { secrets: vault.secrets, authorities, rotations: new Rotations(cp, vault.secrets, store) }, router, logger, bodyLimit: cfg.bodyLimit, tls });
+    const server = createApiServer({ cp, svc: { secrets: vault.secrets, authorities, rotations }, router, logger, bodyLimit: cfg.bodyLimit, tls });
     server.listen(cfg.apiPort, cfg.host);
     await once(server, "listening").catch((err: NodeJS.ErrnoException) => {
       if (err.code === "EADDRINUSE") throw new ListenError(`port ${cfg.apiPort} on ${cfg.host} is in use: stop what uses it, or choose another with --api-port`);

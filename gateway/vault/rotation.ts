@@ -9,20 +9,76 @@ import { clusterLock } from "../store/cluster-lock.js";
 import type { Store } from "../store/store.js";
 import { secretName } from "./account-secrets.js";
 
+export type RotationRequestTrigger = "on-demand" | "schedule" | "check-in";
+
+/** The reason a check-in rotation records: it names the grant, so every node can tell it was done. */
+export const checkInReason = (grantId: string) => `grant ${grantId} ended`;
+
 export class Rotations {
   private readonly rotator: PostgresRotator;
   readonly history: RotationHistory;
+  /** Per secret, the tail of this process's rotations: the cluster lock is no lock when embedded. */
+  private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly cp: ControlPlane,
-    secrets: SecretStore,
+    private readonly secrets: SecretStore,
     private readonly store: Store,
   ) {
     this.history = new RotationHistory(store);
     this.rotator = new PostgresRotator({ secrets: rotationSecrets(secrets), log: this.history });
   }
 
-  async rotate(actor: string, targetName: string, login: string, reason: string): Promise<RotationEntry> {
+  async rotate(actor: string, targetName: string, login: string, reason: string, trigger: RotationRequestTrigger = "on-demand"): Promise<RotationEntry> {
+    const entry = await this.run(actor, targetName, login, reason, trigger, null);
+    if (!entry) throw new Error(`rotation of ${secretName(targetName, login)} left no history`);
+    return entry;
+  }
+
+  /**
+   * A scheduled rotation: runs only if the password was last set before dueBefore, and no
+   * scheduled attempt failed since retryBefore. Both are read again under the lock, so of
+   * several nodes finding the account due, one rotates and the others return null.
+   */
+  rotateIfDue(actor: string, targetName: string, login: string, reason: string, dueBefore: Date, retryBefore: Date = dueBefore): Promise<RotationEntry | null> {
+    const name = secretName(targetName, login);
+    return this.run(actor, targetName, login, reason, "schedule", async () => {
+      const since = await this.lastChange(targetName, login);
+      if (since === null || since.getTime() > dueBefore.getTime()) return false;
+      const [latest] = await this.history.list(name, 1);
+      return !(latest && latest.trigger === "schedule" && latest.outcome === "failed" && latest.startedAt.getTime() > retryBefore.getTime());
+    });
+  }
+
+  /**
+   * The check-in after a grant ends: every node hears the end, the first to take the lock
+   * rotates, and the others find its entry (rotated or failed) in the history and return null.
+   */
+  checkIn(actor: string, targetName: string, login: string, grantId: string): Promise<RotationEntry | null> {
+    const name = secretName(targetName, login);
+    const reason = checkInReason(grantId);
+    return this.run(actor, targetName, login, reason, "check-in", async () => {
+      const recent = await this.history.list(name, 200);
+      return !recent.some((e) => e.trigger === "check-in" && e.reason === reason);
+    });
+  }
+
+  /** When the account's current password was set (by a rotation or by an admin); null without one. */
+  async lastChange(targetName: string, login: string): Promise<Date | null> {
+    const name = secretName(targetName, login);
+    if (!(await this.secrets.has(name))) return null;
+    const current = (await this.secrets.versions(name)).find((v) => v.state === "current");
+    return current ? current.createdAt : null;
+  }
+
+  private async run(
+    actor: string,
+    targetName: string,
+    login: string,
+    reason: string,
+    trigger: RotationRequestTrigger,
+    stillWanted: (() => Promise<boolean>) | null,
+  ): Promise<RotationEntry | null> {
     const target = await this.cp.inventory.getTarget(targetName);
     const account = await this.cp.inventory.getAccount(targetName, login);
     if (target.kind !== "postgres") {
@@ -33,17 +89,25 @@ export class Rotations {
     const database = typeof account.options.database === "string" ? account.options.database : "postgres";
     const via = typeof account.options.rotateVia === "string" ? account.options.rotateVia : null;
     let failure: unknown = null;
-    await clusterLock(this.store, lockKey(name), async () => {
-      try {
-        await this.rotator.rotate({
-          name, login, actor, reason, trigger: "on-demand",
-          target: { host: target.host, port: target.port, database },
-          ...(via ? { via: { login: via, secretName: secretName(targetName, via) } } : {}),
-        });
-      } catch (err) {
-        failure = err;
-      }
-    });
+    let skipped = false;
+    await this.locally(name, () =>
+      clusterLock(this.store, lockKey(name), async () => {
+        if (stillWanted && !(await stillWanted())) {
+          skipped = true;
+          return;
+        }
+        try {
+          await this.rotator.rotate({
+            name, login, actor, reason, trigger,
+            target: { host: target.host, port: target.port, database },
+            ...(via ? { via: { login: via, secretName: secretName(targetName, via) } } : {}),
+          });
+        } catch (err) {
+          failure = err;
+        }
+      }),
+    );
+    if (skipped) return null;
     const outcome = failure ? "failed" : "rotated";
     await this.cp.deps.sql.transaction((tx) =>
       this.cp.audit.append(tx, { actor, target: targetName, type: "vault.rotated", data: { targetName, login, outcome, reason } }),
@@ -54,8 +118,20 @@ export class Rotations {
     }
     if (failure) throw failure;
     const [latest] = await this.history.list(name, 1);
-    if (!latest) throw new Error(`rotation of ${name} left no history`);
-    return latest;
+    return latest ?? null;
+  }
+
+  /** Runs fn after every earlier rotation of name in this process has settled. */
+  private async locally<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(name) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.queues.set(name, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.queues.get(name) === tail) this.queues.delete(name);
+    }
   }
 }
 

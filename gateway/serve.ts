@@ -18,6 +18,7 @@ import { loadAuthorities, serverCertificate } from "./vault/authorities.js";
 import { openVault } from "./vault/unlock.js";
 import { Rotations } from "./vault/rotation.js";
 import { RotationTriggers } from "./vault/rotation-triggers.js";
+import { EphemeralGrants } from "./vault/ephemeral-grants.js";
 
 // Keys of session-level advisory locks the gateway takes while it starts.
 const AUTHORITIES_LOCK = 7261534800101;
@@ -62,6 +63,9 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     const rotationTriggers = new RotationTriggers(cp, rotations, { checkIntervalMs: cfg.rotationCheckIntervalMs });
     rotationTriggers.start();
     cleanups.push(() => rotationTriggers.stop());
+    const ephemeral = new EphemeralGrants(cp, vault.secrets, logger);
+    ephemeral.start();
+    cleanups.push(() => ephemeral.stop());
     await cp.expiry.start();
     cleanups.push(() => cp.expiry.stop());
     const tls = serverCertificate(authorities.tls, cfg.host);

@@ -20,8 +20,9 @@ import { Rotations } from "./vault/rotation.js";
 import { RotationTriggers } from "./vault/rotation-triggers.js";
 import { EphemeralGrants } from "./vault/ephemeral-grants.js";
 
-// Keys of session-level advisory locks the gateway takes while it starts.
+// Keys of session-level advisory locks the gateway takes while it starts and around a vault rekey.
 const AUTHORITIES_LOCK = 7261534800101;
+const REKEY_LOCK = 7261534800102;
 import { VERSION } from "./version.js";
 
 export class ListenError extends Error {
@@ -73,7 +74,7 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     writeFileSync(caPath, authorities.tls.certPem);
     let ready = true;
     const router = buildRouter(async () => ready && (await store.query("SELECT 1")).length === 1, VERSION);
-    const server = createApiServer({ cp, svc: { secrets: vault.secrets, authorities, rotations }, router, logger, bodyLimit: cfg.bodyLimit, tls });
+    const server = createApiServer({ cp, svc: { secrets: vault.secrets, authorities, rotations, rekey: { deps: { sql: store, clock: systemClock }, exclusive: (fn) => clusterLock(store, REKEY_LOCK, fn) } }, router, logger, bodyLimit: cfg.bodyLimit, tls });
     server.listen(cfg.apiPort, cfg.host);
     await once(server, "listening").catch((err: NodeJS.ErrnoException) => {
       if (err.code === "EADDRINUSE") throw new ListenError(`port ${cfg.apiPort} on ${cfg.host} is in use: stop what uses it, or choose another with --api-port`);

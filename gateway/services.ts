@@ -1,5 +1,5 @@
 // What the API's handlers may use besides the control plane.
-import type { SecretStore } from "../vault/index.js";
+import type { KekDeps, SecretStore } from "../vault/index.js";
 import type { Authorities } from "./vault/authorities.js";
 import type { Rotations } from "./vault/rotation.js";
 
@@ -7,4 +7,6 @@ export interface GatewayServices {
   secrets: SecretStore;
   authorities: Authorities;
   rotations: Rotations;
+  /** What a vault rekey needs: the vault's store and clock, and a lock so one rekey runs at a time across nodes. */
+  rekey: { deps: KekDeps; exclusive: <T>(fn: () => Promise<T>) => Promise<T> };
 }

@@ -5,6 +5,8 @@ import { auditRoutes } from "./audit-routes.js";
 import { authRoutes } from "./auth-routes.js";
 import { caRoutes } from "./ca-routes.js";
 import { vaultRoutes } from "./vault-routes.js";
+import { rekeyRoutes } from "./rekey-routes.js";
+import { sshCertRoutes } from "./ssh-cert-routes.js";
 import { healthRoutes } from "./health-routes.js";
 import { inventoryRoutes } from "./inventory-routes.js";
 import { policyRoutes } from "./policy-routes.js";
@@ -23,6 +25,8 @@ export function buildRouter(ready: () => Promise<boolean>, version: string): Rou
     ...auditRoutes,
     ...caRoutes,
     ...vaultRoutes,
+    ...rekeyRoutes,
+    ...sshCertRoutes,
   );
   return new Router(routes);
 }

@@ -14,3 +14,4 @@ export type { RotationEntry, RotationLog, RotationOutcome, RotationSecrets, Rota
 export { PostgresRotator, describePostgresTarget, type PostgresRecovery, type PostgresRotation, type PostgresRotatorDeps, type PostgresTarget, type RecoveryResult } from "./rotate-postgres.js";
 export { rotationSecrets, RotationHistory } from "./rotation-store.js";
 export { EPHEMERAL_MARKER, EphemeralRoles, ephemeralRoleName, type DropOrphansResult, type EphemeralCreate, type EphemeralDrop, type EphemeralOrphan, type EphemeralPlace, type EphemeralRolesOptions } from "./ephemeral-postgres.js";
+export { CHPASSWD_COMMAND, PASSWD_COMMAND, SshRotator, describeSshTarget, type SshRecovery, type SshRecoveryResult, type SshRotation, type SshRotatorDeps, type SshTarget } from "./rotate-ssh.js";

@@ -3,7 +3,7 @@
 // account at a time across every node sharing the store.
 import { createHash } from "node:crypto";
 import type { ControlPlane } from "../../policies/index.js";
-import { PostgresRotator, RotationHistory, rotationSecrets, VaultError, type RotationEntry, type SecretStore } from "../../vault/index.js";
+import { PostgresRotator, RotationHistory, rotationSecrets, SshRotator, VaultError, type RotationEntry, type SecretStore } from "../../vault/index.js";
 import { HttpError } from "../api/http-errors.js";
 import { clusterLock } from "../store/cluster-lock.js";
 import type { Store } from "../store/store.js";
@@ -16,6 +16,7 @@ export const checkInReason = (grantId: string) => `grant ${grantId} ended`;
 
 export class Rotations {
   private readonly rotator: PostgresRotator;
+  private readonly sshRotator: SshRotator;
   readonly history: RotationHistory;
   /** Per secret, the tail of this process's rotations: the cluster lock is no lock when embedded. */
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -27,6 +28,7 @@ export class Rotations {
   ) {
     this.history = new RotationHistory(store);
     this.rotator = new PostgresRotator({ secrets: rotationSecrets(secrets), log: this.history });
+    this.sshRotator = new SshRotator({ secrets: rotationSecrets(secrets), log: this.history });
   }
 
   async rotate(actor: string, targetName: string, login: string, reason: string, trigger: RotationRequestTrigger = "on-demand"): Promise<RotationEntry> {
@@ -81,13 +83,20 @@ export class Rotations {
   ): Promise<RotationEntry | null> {
     const target = await this.cp.inventory.getTarget(targetName);
     const account = await this.cp.inventory.getAccount(targetName, login);
-    if (target.kind !== "postgres") {
-      throw new HttpError(400, "ROTATION_UNSUPPORTED", `rotating ${target.kind} accounts is not available yet; postgres accounts can be rotated`);
+    if (target.kind !== "postgres" && target.kind !== "ssh") {
+      throw new HttpError(400, "ROTATION_UNSUPPORTED", `rotating ${target.kind} accounts is not available yet; postgres and ssh accounts can be rotated`);
     }
     if (account.auth !== "password") throw new HttpError(400, "ROTATION_UNSUPPORTED", `${login}@${targetName} logs in with ${account.auth}, not a password: nothing to rotate`);
     const name = secretName(targetName, login);
+    // Rotating over SSH logs in with the password the vault holds; without one there is nothing to change.
+    if (target.kind === "ssh" && !(await this.secrets.has(name))) {
+      throw new HttpError(400, "ROTATION_UNSUPPORTED", `${login}@${targetName} has no password in the vault: set one (accounts add --secret-stdin) before rotating it`);
+    }
     const database = typeof account.options.database === "string" ? account.options.database : "postgres";
     const via = typeof account.options.rotateVia === "string" ? account.options.rotateVia : null;
+    // An ssh account may pin the target's host key (option hostKey=LINE); any other key is refused.
+    const hostKey = typeof account.options.hostKey === "string" && account.options.hostKey.trim() !== "" ? account.options.hostKey : null;
+    const viaRef = via ? { via: { login: via, secretName: secretName(targetName, via) } } : {};
     let failure: unknown = null;
     let skipped = false;
     await this.locally(name, () =>
@@ -97,11 +106,19 @@ export class Rotations {
           return;
         }
         try {
-          await this.rotator.rotate({
-            name, login, actor, reason, trigger,
-            target: { host: target.host, port: target.port, database },
-            ...(via ? { via: { login: via, secretName: secretName(targetName, via) } } : {}),
-          });
+          if (target.kind === "ssh") {
+            await this.sshRotator.rotate({
+              name, login, actor, reason, trigger,
+              target: { host: target.host, port: target.port, ...(hostKey ? { hostKey } : {}) },
+              ...viaRef,
+            });
+          } else {
+            await this.rotator.rotate({
+              name, login, actor, reason, trigger,
+              target: { host: target.host, port: target.port, database },
+              ...viaRef,
+            });
+          }
         } catch (err) {
           failure = err;
         }

@@ -141,4 +141,24 @@ describe("vault in the gateway", () => {
       admin.cleanup();
     }
   });
+
+  it("issues a client certificate for a key made on the person's machine, verifiable against the root", async () => {
+    const dir = fresh();
+    const gw = await startGateway({ dataDir: join(dir, "data"), adminPassword: "admin-password-0001" });
+    const admin = new Person("admin", "admin-password-0001");
+    try {
+      expect((await admin.login(gw)).code).toBe(0);
+      const out = join(dir, "client");
+      const r = await admin.ok<{ sslcert: string; sslkey: string; sslrootcert: string; notAfter: string }>(["client-cert", "--out", out, "--for", "2h"]);
+      expect(statSync(r.sslkey).mode & 0o777).toBe(0o600);
+      expect(execFileSync("openssl", ["verify", "-CAfile", r.sslrootcert, "-purpose", "sslclient", r.sslcert], { encoding: "utf8" })).toContain("OK");
+      expect(execFileSync("openssl", ["x509", "-in", r.sslcert, "-noout", "-subject"], { encoding: "utf8" })).toContain("CN = admin");
+      expect(Math.abs(Date.parse(r.notAfter) - (Date.now() + 2 * 3600_000))).toBeLessThan(60_000);
+      expect(await admin.fails(["client-cert", "--out", out, "--for", "48h"])).toMatchObject({ code: "VALIDITY_TOO_LONG" });
+    } finally {
+      await gw.stop();
+      admin.cleanup();
+    }
+  });
 });
+

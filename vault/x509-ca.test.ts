@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { connect, createServer, type TLSSocket } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
-import { createCertificateAuthority, issueClientCertificate, issueServerCertificate, verifyClientCertificate } from "./x509-ca.js";
+import { generateKeyPairSync } from "node:crypto";
+import { certifyClientKey, createCertificateAuthority, issueClientCertificate, issueServerCertificate, verifyClientCertificate } from "./x509-ca.js";
 
 const dir = mkdtempSync(join(tmpdir(), "jg-x509-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -81,4 +82,18 @@ describe("X.509 certificate authority", () => {
     expect(() => issueClientCertificate(ca, "alice", { validUntil: new Date(Date.now() - 1) })).toThrow(expect.objectContaining({ code: "CERT_BAD_VALIDITY" }));
     expect(() => issueServerCertificate({ certPem: "x", keyPem: "y" }, ["a.test"])).toThrow(expect.objectContaining({ code: "CA_UNREADABLE" }));
   });
+
+  it("certifies a public key made elsewhere, so the private key never travels", () => {
+    const spki = (k: ReturnType<typeof generateKeyPairSync>["publicKey"]) => k.export({ type: "spki", format: "pem" }).toString();
+    const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const c = certifyClientKey(ca, "bob", spki(publicKey), { validUntil: new Date(Date.now() + 3600_000) });
+    expect(verifyClientCertificate(ca, c.certPem)).toMatchObject({ userName: "bob", serial: c.serial });
+    expect("keyPem" in c).toBe(false);
+    const weak = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey;
+    const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey;
+    for (const bad of [spki(weak), spki(ec), "not a key"]) {
+      expect(() => certifyClientKey(ca, "bob", bad, { validUntil: new Date(Date.now() + 3600_000) })).toThrow(expect.objectContaining({ code: "CERT_BAD_KEY" }));
+    }
+  });
 });
+

@@ -2,7 +2,7 @@
 // `jitgate ca export --tls`), the TLS certificates it issues to the gateway's listeners,
 // and client certificates for PostgreSQL users. Keys are made with node:crypto (fast,
 // constant-time); node-forge only assembles and signs the certificates.
-import { generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
 import { isIP } from "node:net";
 import forge from "node-forge";
 import { VaultError } from "./errors.js";
@@ -87,9 +87,10 @@ function issue(
   extensions: object[],
   validDays: number,
   now: number,
+  subjectKey: { keyPem: string; publicPem: string } = rsaKeyPair(),
 ): IssuedCertificate {
   const { cert: caCert, key: caKey } = loadCa(ca);
-  const { keyPem, publicPem } = rsaKeyPair();
+  const { keyPem, publicPem } = subjectKey;
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicPem);
   cert.serialNumber = serialHex();
@@ -128,15 +129,43 @@ export function issueServerCertificate(ca: CaMaterial, names: string[], opts: { 
 }
 
 /** A client certificate naming a gateway user, for PostgreSQL clients that log in with one. */
-export function issueClientCertificate(ca: CaMaterial, userName: string, opts: { validUntil: Date; now?: number }): IssuedCertificate {
+const CLIENT_EXTENSIONS = [
+  { name: "keyUsage", digitalSignature: true, critical: true },
+  { name: "extKeyUsage", clientAuth: true },
+];
+
+function clientValidity(userName: string, validUntil: Date, now: number): number {
   if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(userName)) throw new VaultError("CERT_BAD_NAME", "invalid", `${JSON.stringify(userName)} is not a user name`);
-  const now = opts.now ?? Date.now();
-  const days = (opts.validUntil.getTime() - now) / DAY;
+  const days = (validUntil.getTime() - now) / DAY;
   if (days <= 0) throw new VaultError("CERT_BAD_VALIDITY", "invalid", "a client certificate must end in the future");
-  return issue(ca, userName, [
-    { name: "keyUsage", digitalSignature: true, critical: true },
-    { name: "extKeyUsage", clientAuth: true },
-  ], days, now);
+  return days;
+}
+
+/** A client certificate naming a gateway user, with a key pair made here. */
+export function issueClientCertificate(ca: CaMaterial, userName: string, opts: { validUntil: Date; now?: number }): IssuedCertificate {
+  const now = opts.now ?? Date.now();
+  return issue(ca, userName, CLIENT_EXTENSIONS, clientValidity(userName, opts.validUntil, now), now);
+}
+
+/**
+ * A client certificate for a public key the person made on their own machine, so the
+ * private key never travels: an RSA key of at least 2048 bits, as SPKI PEM.
+ */
+export function certifyClientKey(ca: CaMaterial, userName: string, publicKeyPem: string, opts: { validUntil: Date; now?: number }): Omit<IssuedCertificate, "keyPem"> {
+  const now = opts.now ?? Date.now();
+  const days = clientValidity(userName, opts.validUntil, now);
+  let key: KeyObject;
+  try {
+    key = createPublicKey(publicKeyPem);
+  } catch (err) {
+    throw new VaultError("CERT_BAD_KEY", "invalid", "send an RSA public key as PEM (-----BEGIN PUBLIC KEY-----)", err);
+  }
+  if (key.asymmetricKeyType !== "rsa" || (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
+    throw new VaultError("CERT_BAD_KEY", "invalid", "the key must be RSA with at least 2048 bits");
+  }
+  const publicPem = key.export({ type: "spki", format: "pem" }).toString();
+  const { keyPem: _none, ...issued } = issue(ca, userName, CLIENT_EXTENSIONS, days, now, { keyPem: "", publicPem });
+  return issued;
 }
 
 /**

@@ -10,12 +10,13 @@ import { caCommands } from "./commands/ca-commands.js";
 import { vaultCommands } from "./commands/vault-commands.js";
 import { rekeyCommands } from "./commands/rekey-commands.js";
 import { certCommands } from "./commands/cert-commands.js";
+import { clientCertCommands } from "./commands/client-cert-commands.js";
 import { serveCommand } from "./commands/serve-command.js";
 import { sessionCommands } from "./commands/session-commands.js";
 import { CliError, UsageError } from "./errors.js";
 import { VERSION } from "../version.js";
 
-export const COMMANDS: Command[] = [serveCommand, ...sessionCommands, ...adminCommands, ...accessCommands, ...auditCommands, ...caCommands, ...vaultCommands, ...rekeyCommands, ...certCommands];
+export const COMMANDS: Command[] = [serveCommand, ...sessionCommands, ...adminCommands, ...accessCommands, ...auditCommands, ...caCommands, ...vaultCommands, ...rekeyCommands, ...certCommands, ...clientCertCommands];
 
 export interface Io {
   out(text: string): void;

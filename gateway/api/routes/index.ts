@@ -4,6 +4,7 @@ import { accessRoutes } from "./access-routes.js";
 import { auditRoutes } from "./audit-routes.js";
 import { authRoutes } from "./auth-routes.js";
 import { caRoutes } from "./ca-routes.js";
+import { clientCertRoutes } from "./client-cert-routes.js";
 import { vaultRoutes } from "./vault-routes.js";
 import { rekeyRoutes } from "./rekey-routes.js";
 import { sshCertRoutes } from "./ssh-cert-routes.js";
@@ -27,6 +28,7 @@ export function buildRouter(ready: () => Promise<boolean>, version: string): Rou
     ...vaultRoutes,
     ...rekeyRoutes,
     ...sshCertRoutes,
+    ...clientCertRoutes,
   );
   return new Router(routes);
 }

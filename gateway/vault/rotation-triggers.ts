@@ -157,7 +157,7 @@ export class RotationTriggers {
 }
 
 function eligible(account: Account, kind: string | undefined): Eligibility {
-  if (kind !== "postgres") return { ok: false, why: `only postgres accounts are rotated, this target is ${kind ?? "unknown"}` };
+  if (kind !== "postgres" && kind !== "ssh") return { ok: false, why: `only postgres and ssh accounts are rotated, this target is ${kind ?? "unknown"}` };
   if (account.auth !== "password") return { ok: false, why: `it logs in with ${account.auth}, not a password` };
   return { ok: true };
 }

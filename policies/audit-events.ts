@@ -76,6 +76,10 @@ export interface AuditEventDataByType {
   "session.started": { sessionId: string; grantId: string; protocol: string; clientAddress: string };
   "session.ended": { sessionId: string; grantId: string; reason: string };
   /** `reason` says what asked for the rotation: on demand, the schedule, a grant's end. */
+  /** A certificate was issued to a person: SSH for a grant, or an X.509 client certificate. */
+  "certificate.issued": { userName: string; kind: "ssh-user" | "x509-client"; grantId: string | null; keyId: string; serial: string; notAfter: string };
+  /** Every data key was re-wrapped under a new key-encryption key. */
+  "vault.rekeyed": { kekId: string; kdf: string; rewrapped: number };
   "vault.rotated": { targetName: string; login: string; outcome: "rotated" | "failed"; reason: string };
 }
 
@@ -113,6 +117,8 @@ export const AUDIT_EVENT_TYPES = [
   "grant.ended",
   "session.started",
   "session.ended",
+  "certificate.issued",
+  "vault.rekeyed",
   "vault.rotated",
 ] as const satisfies readonly AuditEventType[];
 

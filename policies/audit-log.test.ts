@@ -38,6 +38,8 @@ const samples: { [T in AuditEventType]: AuditEventDataByType[T] } = {
   "target.updated": { targetName: "web-1", changes: { labels: { env: "staging" } } },
   "account.created": { targetName: "web-1", login: "root", auth: "certificate" },
   "account.secret_set": { targetName: "web-1", login: "root", version: 2 },
+  "certificate.issued": { userName: "alice", kind: "ssh-user", grantId: "g-1", keyId: "jitgate user=alice grant=g-1", serial: "42", notAfter: "2027-01-01T00:00:00.000Z" },
+  "vault.rekeyed": { kekId: "k-2", kdf: "argon2id", rewrapped: 12 },
   "policy.applied": { policyName: "web-ops", version: 2, source: "policies.yaml" },
   "policy.deleted": { policyName: "web-ops", version: 3, source: "policies.yaml" },
   "request.created": {

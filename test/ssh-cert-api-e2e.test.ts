@@ -111,6 +111,9 @@ describe("SSH certificates for grants", () => {
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toContain(`wrote ${out}`);
     expect(inspect(out)).toContain(`grant=${grantId}`);
+    const audit = await admin.ok<{ actor: string; data: { kind: string; grantId: string; serial: string } }[]>(["audit", "--type", "certificate.issued"]);
+    expect(audit.filter((e) => e.data.grantId === grantId).map((e) => [e.actor, e.data.kind])).toEqual([["alice", "ssh-user"], ["alice", "ssh-user"]]);
+    expect(audit.map((e) => e.data.serial)).toContain(issued.serial);
   });
 
   it("allows forwarding only when the grant's policy does", async () => {

@@ -155,6 +155,8 @@ describe("vault in the gateway", () => {
       expect(execFileSync("openssl", ["x509", "-in", r.sslcert, "-noout", "-subject"], { encoding: "utf8" })).toContain("CN = admin");
       expect(Math.abs(Date.parse(r.notAfter) - (Date.now() + 2 * 3600_000))).toBeLessThan(60_000);
       expect(await admin.fails(["client-cert", "--out", out, "--for", "48h"])).toMatchObject({ code: "VALIDITY_TOO_LONG" });
+      const issued = await admin.ok<{ data: { kind: string; userName: string } }[]>(["audit", "--type", "certificate.issued"]);
+      expect(issued.map((e) => [e.data.kind, e.data.userName])).toEqual([["x509-client", "admin"]]);
     } finally {
       await gw.stop();
       admin.cleanup();

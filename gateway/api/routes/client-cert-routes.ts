@@ -24,6 +24,12 @@ export const clientCertRoutes = [
       const end = Math.min(now + wanted, user.expiresAt?.getTime() ?? Infinity);
       try {
         const c = certifyClientKey(svc.authorities.tls, actor.name, body.publicKey, { validUntil: new Date(end), now });
+        await cp.deps.sql.transaction((tx) =>
+          cp.audit.append(tx, {
+            actor: actor.name, target: null, type: "certificate.issued",
+            data: { userName: actor.name, kind: "x509-client", grantId: null, keyId: `CN=${actor.name}`, serial: c.serial, notAfter: c.notAfter.toISOString() },
+          }),
+        );
         return { status: 201, body: { certificate: c.certPem, serial: c.serial, notAfter: c.notAfter.toISOString() } };
       } catch (err) {
         if (err instanceof VaultError && err.kind === "invalid") throw new HttpError(400, err.code, err.message);

@@ -37,7 +37,7 @@ export const rekeyRoutes = [
       passphrase: z.string().max(1024).optional().describe("the new passphrase; or give keyFile"),
       keyFile: z.string().min(1).max(4096).optional().describe("an absolute path on the gateway's host to a 32-byte key file of mode 0600; or give passphrase"),
     }),
-    async handler({ svc, body }) {
+    async handler({ cp, svc, actor, body }) {
       const { passphrase, keyFile } = body;
       let source: KekSource;
       if (passphrase !== undefined && keyFile === undefined) {
@@ -60,6 +60,8 @@ export const rekeyRoutes = [
             return svc.secrets.rekey(next);
           }),
         );
+        const kdf = source.kind === "passphrase" ? "argon2id" : "keyfile";
+        await cp.deps.sql.transaction((tx) => cp.audit.append(tx, { actor: actor.name, target: null, type: "vault.rekeyed", data: { kekId: result.kekId, kdf, rewrapped: result.rewrapped } }));
         return {
           body: {
             kekId: result.kekId,

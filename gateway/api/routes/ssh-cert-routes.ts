@@ -70,6 +70,12 @@ export const sshCertRoutes = [
         }
         throw err;
       }
+      await cp.deps.sql.transaction((tx) =>
+        cp.audit.append(tx, {
+          actor: actor.name, target: grant.target, type: "certificate.issued",
+          data: { userName: actor.name, kind: "ssh-user", grantId: grant.id, keyId: issued.keyId, serial: issued.serial.toString(), notAfter: new Date(issued.validBefore).toISOString() },
+        }),
+      );
       return {
         status: 201,
         body: {

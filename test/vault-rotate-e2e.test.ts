@@ -1,38 +1,17 @@
 // `jitgate vault rotate` end to end: a gateway rotating a role's password on a real
 // PostgreSQL that checks passwords (scram-sha-256), then proving the old one is dead.
-import pg from "pg";
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Person, startGateway, freePort, type GatewayProcess } from "./support/gateway.js";
-import { startPrivateCluster, type PrivateCluster } from "./support/postgres.js";
+import { passwordLogin, runSql, startPrivateCluster, type PrivateCluster } from "./support/postgres.js";
 
 const SUPER = "super-password-for-tests";
 let cluster: PrivateCluster;
 let gw: GatewayProcess;
 const admin = new Person("admin", "admin-password-0001");
 
-async function sql(text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: cluster.url });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
-
-async function loginWorks(user: string, password: string): Promise<true | string> {
-  const c = new pg.Client({ host: "127.0.0.1", port: cluster.port, user, password, database: "postgres", connectionTimeoutMillis: 5000 });
-  try {
-    await c.connect();
-    await c.query("SELECT 1");
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code ?? String(err);
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
+const sql = (text: string) => runSql(cluster.url, text);
+const loginWorks = (user: string, password: string) => passwordLogin(cluster.port, user, password);
 
 beforeAll(async () => {
   cluster = await startPrivateCluster({ auth: "scram-sha-256", superuserPassword: SUPER });

@@ -1,14 +1,12 @@
 // Rotations nobody asked for, end to end: a gateway process rotating a role's password on a
 // real PostgreSQL (scram-sha-256) on its schedule (`--option rotateEvery=3s`) and when a
 // grant on the account ends (`--option checkIn=true`), by expiry or by revocation.
-import pg from "pg";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AccessRequest } from "../policies/index.js";
-import { MAIN, Person, tempDir, type GatewayProcess } from "./support/gateway.js";
-import { createTestDatabase, startPrivateCluster, type PrivateCluster, type TestDatabase } from "./support/postgres.js";
+import { Person, startGateway, tempDir, type GatewayProcess } from "./support/gateway.js";
+import { createTestDatabase, passwordLogin, runSql, startPrivateCluster, type PrivateCluster, type TestDatabase } from "./support/postgres.js";
 
 const SUPER = "super-password-for-tests";
 const POLICY = `
@@ -34,77 +32,18 @@ const admin = new Person("admin", "admin-password-0001");
 const bob = new Person("bob", "bob-password-0001");
 
 /** `jitgate serve` with a rotation check every second, so a 3 s schedule is seen promptly. */
-async function startGatewayProcess(node: string, databaseUrl: string | null = null, passphrase = "", checkEvery = "1s"): Promise<GatewayProcess> {
+function startGatewayProcess(node: string, databaseUrl: string | null = null, passphrase = "", checkEvery = "1s"): Promise<GatewayProcess> {
   const dataDir = join(dir, node);
   mkdirSync(dataDir, { recursive: true });
-  const config = join(dir, `${node}.yaml`);
-  writeFileSync(config, [
-    databaseUrl ? `database: { url: "${databaseUrl}" }` : "",
-    "expiry: { sweepInterval: 1s }", "log: { level: warn }", `vault: { rotationCheckInterval: ${checkEvery} }`,
-  ].join("\n"));
-  const child: ChildProcess = spawn(process.execPath, [MAIN, "serve", "--data", dataDir, "--api-port", "0", "--host", "127.0.0.1", "--config", config], {
-    env: { ...process.env, JITGATE_DATABASE_URL: "", JITGATE_VAULT_PASSPHRASE: passphrase, JITGATE_ADMIN_PASSWORD: admin.password },
-    stdio: ["ignore", "pipe", "pipe"],
+  return startGateway({
+    dataDir, databaseUrl, adminPassword: admin.password,
+    env: passphrase ? { JITGATE_VAULT_PASSPHRASE: passphrase } : {},
+    extraConfig: [`vault: { rotationCheckInterval: ${checkEvery} }`],
   });
-  let out = "";
-  let err = "";
-  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
-  const url = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`gateway did not start in 60s\nstdout: ${out}\nstderr: ${err}`)), 60_000);
-    child.stdout?.on("data", () => {
-      const m = /API on (https:\/\/\S+)/.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        res(m[1]);
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      rej(new Error(`gateway exited with ${code} before it was ready\nstdout: ${out}\nstderr: ${err}`));
-    });
-  });
-  return {
-    url,
-    caPath: join(dataDir, "ca.pem"),
-    dataDir,
-    stdout: () => out,
-    stderr: () => err,
-    stop: () =>
-      new Promise<void>((res) => {
-        if (child.exitCode !== null) return res();
-        const kill = setTimeout(() => child.kill("SIGKILL"), 15_000);
-        child.once("exit", () => {
-          clearTimeout(kill);
-          res();
-        });
-        child.kill("SIGTERM");
-      }),
-  };
 }
 
-async function sql(text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: cluster.url });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
-
-async function loginWorks(user: string, password: string): Promise<true | string> {
-  const c = new pg.Client({ host: "127.0.0.1", port: cluster.port, user, password, database: "postgres", connectionTimeoutMillis: 5000 });
-  try {
-    await c.connect();
-    await c.query("SELECT 1");
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code ?? String(err);
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
+const sql = (text: string) => runSql(cluster.url, text);
+const loginWorks = (user: string, password: string) => passwordLogin(cluster.port, user, password);
 
 const history = (account: string, who = admin) => who.ok<History>(["vault", "history", account]);
 

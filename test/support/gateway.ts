@@ -30,6 +30,8 @@ export interface GatewayOptions {
   apiPort?: number;
   /** Extra environment for the gateway process (JITGATE_VAULT_PASSPHRASE, ...). */
   env?: Record<string, string>;
+  /** More lines for the config file, e.g. `vault: { rotationCheckInterval: 1s }`. */
+  extraConfig?: string[];
 }
 
 export function freePort(): Promise<number> {
@@ -55,6 +57,7 @@ export async function startGateway(o: GatewayOptions = {}): Promise<GatewayProce
     o.databaseUrl ? `database: { url: "${o.databaseUrl}" }` : "",
     `expiry: { sweepInterval: ${o.sweepInterval ?? "1s"} }`,
     "log: { level: warn }",
+    ...(o.extraConfig ?? []),
   ].join("\n"));
   const env: NodeJS.ProcessEnv = { ...process.env, JITGATE_DATABASE_URL: "", JITGATE_VAULT_PASSPHRASE: "", ...o.env };
   if (o.adminPassword) env.JITGATE_ADMIN_PASSWORD = o.adminPassword;

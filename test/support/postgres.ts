@@ -194,3 +194,28 @@ export async function acceptsConnections(url: string, timeoutMs = 3_000): Promis
     return false;
   }
 }
+
+/** Runs one statement on the server at url. */
+export async function runSql(url: string, text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Logs in with a password on loopback: true, or the SQLSTATE (28P01 for a wrong password). */
+export async function passwordLogin(port: number, user: string, password: string): Promise<true | string> {
+  const c = new pg.Client({ host: "127.0.0.1", port, user, password, database: "postgres", connectionTimeoutMillis: 5000 });
+  try {
+    await c.connect();
+    await c.query("SELECT 1");
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}

@@ -8,85 +8,9 @@ import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { VaultError } from "../vault/errors.js";
 import { PostgresRotator, type PostgresTarget } from "../vault/rotate-postgres.js";
-import type { RotationEntry, RotationLog, RotationSecrets } from "../vault/rotation-port.js";
 import { generatePassword, scramSha256Verifier } from "../vault/scram.js";
 import { startPrivateCluster, type PrivateCluster } from "./support/postgres.js";
-
-type State = "current" | "pending" | "retired" | "discarded";
-interface Version {
-  version: number;
-  state: State;
-  value: Buffer;
-}
-
-// The same contract as the real store: one pending version at a time, only a pending version
-// can be promoted or discarded, promoting retires the current one.
-class FakeSecrets implements RotationSecrets {
-  readonly #secrets = new Map<string, Version[]>();
-  /** Every plaintext that passed through, to prove none of them leaked anywhere. */
-  readonly seen: string[] = [];
-  failPromoteOnce = false;
-
-  seed(name: string, value: string): void {
-    this.seen.push(value);
-    this.#secrets.set(name, [{ version: 1, state: "current", value: Buffer.from(value) }]);
-  }
-
-  states(name: string): [number, State][] {
-    return (this.#secrets.get(name) ?? []).map((v) => [v.version, v.state]);
-  }
-
-  async current(name: string): Promise<Buffer> {
-    const v = this.#secrets.get(name)?.find((x) => x.state === "current");
-    if (!v) throw new VaultError("VAULT_SECRET_NOT_FOUND", "not-found", `secret ${name} has no current version`);
-    return Buffer.from(v.value);
-  }
-
-  async putPending(name: string, kind: "password", value: Buffer, actor: string, reason: string): Promise<number> {
-    expect(kind).toBe("password");
-    expect(actor).not.toBe("");
-    expect(reason).not.toBe("");
-    const list = this.#secrets.get(name) ?? [];
-    if (list.some((v) => v.state === "pending")) throw new VaultError("VAULT_PENDING_EXISTS", "conflict", `${name} already has a pending version`);
-    const version = list.length + 1;
-    this.seen.push(value.toString());
-    list.push({ version, state: "pending", value: Buffer.from(value) });
-    this.#secrets.set(name, list);
-    return version;
-  }
-
-  async promote(name: string, version: number): Promise<void> {
-    if (this.failPromoteOnce) {
-      this.failPromoteOnce = false;
-      throw new Error("injected: the process died between apply and promote");
-    }
-    const v = this.#pendingVersion(name, version);
-    for (const other of this.#secrets.get(name) ?? []) if (other.state === "current") other.state = "retired";
-    v.state = "current";
-  }
-
-  async discard(name: string, version: number): Promise<void> {
-    this.#pendingVersion(name, version).state = "discarded";
-  }
-
-  async pending(name: string): Promise<{ version: number; value: Buffer } | null> {
-    const v = this.#secrets.get(name)?.find((x) => x.state === "pending");
-    return v ? { version: v.version, value: Buffer.from(v.value) } : null;
-  }
-
-  #pendingVersion(name: string, version: number): Version {
-    const v = this.#secrets.get(name)?.find((x) => x.version === version);
-    if (v?.state !== "pending") throw new VaultError("VAULT_NOT_PENDING", "conflict", `${name} v${version} is not pending`);
-    return v;
-  }
-}
-
-class FakeLog implements RotationLog {
-  readonly entries: RotationEntry[] = [];
-  async record(entry: RotationEntry): Promise<void> {
-    this.entries.push(entry);
-  }
-}
+import { FakeLog, FakeSecrets } from "./support/fake-rotation.js";
 
 const NAME = "billing-db/app";
 const ROTATOR = "billing-db/rotator";

@@ -9,97 +9,15 @@ import ssh2 from "ssh2";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { VaultError } from "../vault/errors.js";
 import { SshRotator, type SshTarget } from "../vault/rotate-ssh.js";
-import type { RotationEntry, RotationLog, RotationSecrets } from "../vault/rotation-port.js";
 import { generatePassword } from "../vault/scram.js";
 import { generateCaKeyPair } from "../vault/ssh-keys.js";
 import { startSshd, type PrivateSshd } from "./support/sshd.js";
+import { FakeLog, FakeSecrets } from "./support/fake-rotation.js";
 
 const run = promisify(execFile);
 
-type State = "current" | "pending" | "retired" | "discarded";
-interface Version {
-  version: number;
-  state: State;
-  value: Buffer;
-}
-
-// The same contract as the real store: one pending version at a time, only a pending version
-// can be promoted or discarded, promoting retires the current one.
-class FakeSecrets implements RotationSecrets {
-  readonly #secrets = new Map<string, Version[]>();
-  readonly seen: string[] = [];
-  failPromoteOnce = false;
-
-  seed(name: string, value: string): void {
-    this.seen.push(value);
-    this.#secrets.set(name, [{ version: 1, state: "current", value: Buffer.from(value) }]);
-  }
-
-  states(name: string): [number, State][] {
-    return (this.#secrets.get(name) ?? []).map((v) => [v.version, v.state]);
-  }
-
-  value(name: string, state: State): string {
-    const v = (this.#secrets.get(name) ?? []).find((x) => x.state === state);
-    if (!v) throw new Error(`${name} has no ${state} version`);
-    return v.value.toString();
-  }
-
-  async current(name: string): Promise<Buffer> {
-    const v = this.#secrets.get(name)?.find((x) => x.state === "current");
-    if (!v) throw new VaultError("VAULT_SECRET_NOT_FOUND", "not-found", `secret ${name} has no current version`);
-    return Buffer.from(v.value);
-  }
-
-  async putPending(name: string, kind: "password", value: Buffer, actor: string, reason: string): Promise<number> {
-    expect(kind).toBe("password");
-    expect(actor).not.toBe("");
-    expect(reason).not.toBe("");
-    const list = this.#secrets.get(name) ?? [];
-    if (list.some((v) => v.state === "pending")) throw new VaultError("VAULT_PENDING_EXISTS", "conflict", `${name} already has a pending version`);
-    const version = list.length + 1;
-    this.seen.push(value.toString());
-    list.push({ version, state: "pending", value: Buffer.from(value) });
-    this.#secrets.set(name, list);
-    return version;
-  }
-
-  async promote(name: string, version: number): Promise<void> {
-    if (this.failPromoteOnce) {
-      this.failPromoteOnce = false;
-      throw new Error("injected: the process died between change and promote");
-    }
-    const v = this.#pendingVersion(name, version);
-    for (const other of this.#secrets.get(name) ?? []) if (other.state === "current") other.state = "retired";
-    v.state = "current";
-  }
-
-  async discard(name: string, version: number): Promise<void> {
-    this.#pendingVersion(name, version).state = "discarded";
-  }
-
-  async pending(name: string): Promise<{ version: number; value: Buffer } | null> {
-    const v = this.#secrets.get(name)?.find((x) => x.state === "pending");
-    return v ? { version: v.version, value: Buffer.from(v.value) } : null;
-  }
-
-  #pendingVersion(name: string, version: number): Version {
-    const v = this.#secrets.get(name)?.find((x) => x.version === version);
-    if (v?.state !== "pending") throw new VaultError("VAULT_NOT_PENDING", "conflict", `${name} v${version} is not pending`);
-    return v;
-  }
-}
-
 // Every history entry and error message of every test, checked for plaintexts at the end.
 const written: string[] = [];
-
-class FakeLog implements RotationLog {
-  readonly entries: RotationEntry[] = [];
-  async record(entry: RotationEntry): Promise<void> {
-    written.push(JSON.stringify(entry));
-    this.entries.push(entry);
-  }
-}
 
 /** The error a rotation failed with; its message is kept for the leak check. */
 async function failure(p: Promise<unknown>): Promise<unknown> {
@@ -186,7 +104,7 @@ afterAll(async () => {
 beforeEach(async () => {
   if (secrets) seenEver.push(...secrets.seen);
   secrets = new FakeSecrets();
-  log = new FakeLog();
+  log = new FakeLog((entry) => written.push(JSON.stringify(entry)));
   rotator = new SshRotator({ secrets, log, timeoutMs: 5_000, execTimeoutMs: 10_000 });
   secrets.seed("web-1/root", ROOT_PASSWORD);
   // Each test starts from a password the test knows, whatever the previous test left.

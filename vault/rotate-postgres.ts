@@ -3,6 +3,7 @@
 import pg from "pg";
 import { VaultError, type VaultErrorKind } from "./errors.js";
 import type { VaultClock } from "./ports.js";
+import { RotationBook, type Attempt, type RecoveryResult } from "./rotation-book.js";
 import type { RotationEntry, RotationLog, RotationSecrets, RotationTrigger } from "./rotation-port.js";
 import { generatePassword, scramSha256Verifier } from "./scram.js";
 
@@ -34,7 +35,7 @@ export interface PostgresRecovery {
   reason?: string;
 }
 
-export type RecoveryResult = { outcome: "clean" } | { outcome: "recovered" | "discarded"; version: number };
+export type { RecoveryResult } from "./rotation-book.js";
 
 export interface PostgresRotatorDeps {
   secrets: RotationSecrets;
@@ -48,13 +49,6 @@ export interface PostgresRotatorDeps {
 
 type Step = "store" | "credentials" | "connect" | "alter" | "verify" | "promote";
 
-interface Attempt {
-  ok: boolean;
-  /** The server said the password is wrong, as opposed to not being reachable at all. */
-  refused: boolean;
-  kind: VaultErrorKind;
-  detail: string;
-}
 
 const AUTH_CODES = new Set(["28P01", "28000"]);
 const PRIVILEGE_CODES = new Set(["42501"]);
@@ -72,16 +66,15 @@ export function describePostgresTarget(t: PostgresTarget): string {
  */
 export class PostgresRotator {
   readonly #secrets: RotationSecrets;
-  readonly #log: RotationLog;
   readonly #clock: VaultClock;
   readonly #timeoutMs: number;
   readonly #iterations: number | undefined;
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #book: RotationBook;
 
   constructor(deps: PostgresRotatorDeps) {
     this.#secrets = deps.secrets;
-    this.#log = deps.log;
     this.#clock = deps.clock ?? { now: () => Date.now() };
+    this.#book = new RotationBook(deps.secrets, deps.log, this.#clock, explain, redact);
     this.#timeoutMs = deps.timeoutMs ?? 5_000;
     this.#iterations = deps.iterations;
   }
@@ -153,67 +146,16 @@ export class PostgresRotator {
     return { version };
   }
 
-  async #recover(req: PostgresRecovery): Promise<RecoveryResult> {
-    const { name, target, login, actor } = req;
-    const pending = await this.#secrets.pending(name);
-    if (!pending) return { outcome: "clean" };
-    const startedAt = this.#now();
-    const reason = req.reason ?? "settle an interrupted rotation";
-    const { version } = pending;
-    const candidate = pending.value.toString("utf8");
-    pending.value.fill(0);
-    const hidden = [candidate];
-    const where = `role ${login} on ${describePostgresTarget(target)}`;
-    let failure: { kind: VaultErrorKind; message: string };
-    try {
-      const withPending = await this.#attempt(target, login, candidate);
-      if (withPending.ok) {
-        await this.#secrets.promote(name, version);
-        await this.#record({ name, actor, reason, trigger: "recovery", outcome: "recovered", error: null, startedAt, version }, hidden);
-        return { outcome: "recovered", version };
-      }
-      if (!withPending.refused) {
-        failure = { kind: withPending.kind, message: `pending version ${version} of ${name} could not be tried (${where}): ${withPending.detail}; it stays pending` };
-      } else {
-        const current = await this.#read(name);
-        hidden.push(current);
-        const withCurrent = await this.#attempt(target, login, current);
-        if (withCurrent.ok) {
-          await this.#secrets.discard(name, version);
-          await this.#record({ name, actor, reason, trigger: "recovery", outcome: "discarded", error: null, startedAt, version }, hidden);
-          return { outcome: "discarded", version };
-        }
-        failure = {
-          kind: withCurrent.kind,
-          message: `neither pending version ${version} nor the current version of ${name} logs in (${where}): ${withCurrent.detail}; both are kept`,
-        };
-      }
-    } catch (err) {
-      const { kind, detail } = explain(err, hidden);
-      failure = { kind, message: `recovering ${name} (${where}) failed: ${detail}` };
-    }
-    const history = await this.#recordQuietly({ name, actor, reason, trigger: "recovery", outcome: "failed", error: failure.message, startedAt, version }, hidden);
-    throw new VaultError("ROTATION_RECOVERY_FAILED", failure.kind, history ? `${failure.message}; ${history}` : failure.message);
+  #recover(req: PostgresRecovery): Promise<RecoveryResult> {
+    return this.#book.recover(req, `role ${req.login} on ${describePostgresTarget(req.target)}`, (password) => this.#attempt(req.target, req.login, password));
   }
 
   #exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#chains.get(name) ?? Promise.resolve();
-    const run = previous.then(fn);
-    const tail = run.then(() => undefined, () => undefined);
-    this.#chains.set(name, tail);
-    void tail.then(() => {
-      if (this.#chains.get(name) === tail) this.#chains.delete(name);
-    });
-    return run;
+    return this.#book.exclusive(name, fn);
   }
 
-  async #read(secretName: string): Promise<string> {
-    const value = await this.#secrets.current(secretName);
-    try {
-      return value.toString("utf8");
-    } finally {
-      value.fill(0);
-    }
+  #read(secretName: string): Promise<string> {
+    return this.#book.read(secretName);
   }
 
   #connect(target: PostgresTarget, user: string, password: string): Promise<pg.Client> {
@@ -240,32 +182,17 @@ export class PostgresRotator {
     }
   }
 
-  async #discardQuietly(name: string, version: number, hidden: string[]): Promise<string> {
-    try {
-      await this.#secrets.discard(name, version);
-      return `version ${version} was discarded and the previous password stays current`;
-    } catch (err) {
-      return `version ${version} could not be discarded (${explain(err, hidden).detail}); recovery will settle it`;
-    }
-  }
-
-  async #record(entry: Omit<RotationEntry, "finishedAt">, hidden: string[]): Promise<void> {
-    const error = entry.error === null ? null : redact(entry.error, hidden);
-    await this.#log.record({ ...entry, error, finishedAt: this.#now() });
+  #discardQuietly(name: string, version: number, hidden: string[]): Promise<string> {
+    return this.#book.discardQuietly(name, version, hidden);
   }
 
   /** Records entry; a failure to record is returned as text, so it never hides the rotation's own outcome. */
-  async #recordQuietly(entry: Omit<RotationEntry, "finishedAt">, hidden: string[]): Promise<string | null> {
-    try {
-      await this.#record(entry, hidden);
-      return null;
-    } catch (err) {
-      return `the history entry could not be written: ${explain(err, hidden).detail}`;
-    }
+  #recordQuietly(entry: Omit<RotationEntry, "finishedAt">, hidden: string[]): Promise<string | null> {
+    return this.#book.recordQuietly(entry, hidden);
   }
 
   #now(): Date {
-    return new Date(this.#clock.now());
+    return this.#book.now();
   }
 }
 

@@ -7,6 +7,7 @@ import ssh2 from "ssh2";
 import { VaultError, type VaultErrorKind } from "./errors.js";
 import type { VaultClock } from "./ports.js";
 import { redact } from "./rotate-postgres.js";
+import { RotationBook, type Attempt, type RecoveryResult } from "./rotation-book.js";
 import type { RotationEntry, RotationLog, RotationSecrets, RotationTrigger } from "./rotation-port.js";
 import { generatePassword } from "./scram.js";
 import { fingerprint, parsePublicKeyLine } from "./ssh-keys.js";
@@ -39,7 +40,7 @@ export interface SshRecovery {
   reason?: string;
 }
 
-export type SshRecoveryResult = { outcome: "clean" } | { outcome: "recovered" | "discarded"; version: number };
+export type SshRecoveryResult = RecoveryResult;
 
 export interface SshRotatorDeps {
   secrets: RotationSecrets;
@@ -53,13 +54,6 @@ export interface SshRotatorDeps {
 
 type Step = "store" | "credentials" | "connect" | "change" | "verify" | "promote";
 
-interface Attempt {
-  ok: boolean;
-  /** The server refused the password, as opposed to not being reachable or trusted at all. */
-  refused: boolean;
-  kind: VaultErrorKind;
-  detail: string;
-}
 
 // Runs chpasswd directly for uid 0 (root needs no sudo, and minimal hosts have none), else
 // through `sudo -n` so a missing sudoers rule fails at once instead of asking for a password.
@@ -81,16 +75,15 @@ export function describeSshTarget(t: SshTarget): string {
  */
 export class SshRotator {
   readonly #secrets: RotationSecrets;
-  readonly #log: RotationLog;
   readonly #clock: VaultClock;
   readonly #timeoutMs: number;
   readonly #execTimeoutMs: number;
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #book: RotationBook;
 
   constructor(deps: SshRotatorDeps) {
     this.#secrets = deps.secrets;
-    this.#log = deps.log;
     this.#clock = deps.clock ?? { now: () => Date.now() };
+    this.#book = new RotationBook(deps.secrets, deps.log, this.#clock, explain, redact);
     this.#timeoutMs = deps.timeoutMs ?? 5_000;
     this.#execTimeoutMs = deps.execTimeoutMs ?? 10_000;
   }
@@ -215,67 +208,16 @@ export class SshRotator {
     throw new StepFailure(result.code === null && failure === null ? "unavailable" : "forbidden", `${why}${said(result.output)}`);
   }
 
-  async #recover(req: SshRecovery): Promise<SshRecoveryResult> {
-    const { name, target, login, actor } = req;
-    const pending = await this.#secrets.pending(name);
-    if (!pending) return { outcome: "clean" };
-    const startedAt = this.#now();
-    const reason = req.reason ?? "settle an interrupted rotation";
-    const { version } = pending;
-    const candidate = pending.value.toString("utf8");
-    pending.value.fill(0);
-    const hidden = [candidate];
-    const where = `account ${login} on ${describeSshTarget(target)}`;
-    let failure: { kind: VaultErrorKind; message: string };
-    try {
-      const withPending = await this.#attempt(target, login, candidate);
-      if (withPending.ok) {
-        await this.#secrets.promote(name, version);
-        await this.#record({ name, actor, reason, trigger: "recovery", outcome: "recovered", error: null, startedAt, version }, hidden);
-        return { outcome: "recovered", version };
-      }
-      if (!withPending.refused) {
-        failure = { kind: withPending.kind, message: `pending version ${version} of ${name} could not be tried (${where}): ${withPending.detail}; it stays pending` };
-      } else {
-        const current = await this.#read(name);
-        hidden.push(current);
-        const withCurrent = await this.#attempt(target, login, current);
-        if (withCurrent.ok) {
-          await this.#secrets.discard(name, version);
-          await this.#record({ name, actor, reason, trigger: "recovery", outcome: "discarded", error: null, startedAt, version }, hidden);
-          return { outcome: "discarded", version };
-        }
-        failure = {
-          kind: withCurrent.kind,
-          message: `neither pending version ${version} nor the current version of ${name} logs in (${where}): ${withCurrent.detail}; both are kept`,
-        };
-      }
-    } catch (err) {
-      const { kind, detail } = explain(err, hidden);
-      failure = { kind, message: `recovering ${name} (${where}) failed: ${detail}` };
-    }
-    const history = await this.#recordQuietly({ name, actor, reason, trigger: "recovery", outcome: "failed", error: failure.message, startedAt, version }, hidden);
-    throw new VaultError("ROTATION_RECOVERY_FAILED", failure.kind, history ? `${failure.message}; ${history}` : failure.message);
+  #recover(req: SshRecovery): Promise<SshRecoveryResult> {
+    return this.#book.recover(req, `account ${req.login} on ${describeSshTarget(req.target)}`, (password) => this.#attempt(req.target, req.login, password));
   }
 
   #exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#chains.get(name) ?? Promise.resolve();
-    const run = previous.then(fn);
-    const tail = run.then(() => undefined, () => undefined);
-    this.#chains.set(name, tail);
-    void tail.then(() => {
-      if (this.#chains.get(name) === tail) this.#chains.delete(name);
-    });
-    return run;
+    return this.#book.exclusive(name, fn);
   }
 
-  async #read(secretName: string): Promise<string> {
-    const value = await this.#secrets.current(secretName);
-    try {
-      return value.toString("utf8");
-    } finally {
-      value.fill(0);
-    }
+  #read(secretName: string): Promise<string> {
+    return this.#book.read(secretName);
   }
 
   /** A fresh connection as login with password, running `true`. */
@@ -295,31 +237,16 @@ export class SshRotator {
     }
   }
 
-  async #discardQuietly(name: string, version: number, hidden: string[]): Promise<string> {
-    try {
-      await this.#secrets.discard(name, version);
-      return `version ${version} was discarded and the previous password stays current`;
-    } catch (err) {
-      return `version ${version} could not be discarded (${explain(err, hidden).detail}); recovery will settle it`;
-    }
+  #discardQuietly(name: string, version: number, hidden: string[]): Promise<string> {
+    return this.#book.discardQuietly(name, version, hidden);
   }
 
-  async #record(entry: Omit<RotationEntry, "finishedAt">, hidden: string[]): Promise<void> {
-    const error = entry.error === null ? null : redact(entry.error, hidden);
-    await this.#log.record({ ...entry, error, finishedAt: this.#now() });
-  }
-
-  async #recordQuietly(entry: Omit<RotationEntry, "finishedAt">, hidden: string[]): Promise<string | null> {
-    try {
-      await this.#record(entry, hidden);
-      return null;
-    } catch (err) {
-      return `the history entry could not be written: ${explain(err, hidden).detail}`;
-    }
+  #recordQuietly(entry: Omit<RotationEntry, "finishedAt">, hidden: string[]): Promise<string | null> {
+    return this.#book.recordQuietly(entry, hidden);
   }
 
   #now(): Date {
-    return new Date(this.#clock.now());
+    return this.#book.now();
   }
 }
 

@@ -24,6 +24,11 @@ import { EphemeralGrants } from "./vault/ephemeral-grants.js";
 const AUTHORITIES_LOCK = 7261534800101;
 const REKEY_LOCK = 7261534800102;
 import { VERSION } from "./version.js";
+import { hostname } from "node:os";
+import { ENGINES } from "./engines.js";
+import type { EngineContext } from "./engine.js";
+import { openRecorder } from "./recording/open.js";
+import type { GatewayServices } from "./services.js";
 
 export class ListenError extends Error {
   readonly code = "LISTEN_FAILED";
@@ -32,6 +37,8 @@ export class ListenError extends Error {
 export interface RunningGateway {
   cp: ControlPlane;
   apiUrl: string;
+  /** Each engine's bound port by engine name. */
+  ports: Record<string, number>;
   caPath: string;
   close(): Promise<void>;
 }
@@ -74,7 +81,8 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     writeFileSync(caPath, authorities.tls.certPem);
     let ready = true;
     const router = buildRouter(async () => ready && (await store.query("SELECT 1")).length === 1, VERSION);
-    const server = createApiServer({ cp, svc: { secrets: vault.secrets, authorities, rotations, rekey: { deps: { sql: store, clock: systemClock }, exclusive: (fn) => clusterLock(store, REKEY_LOCK, fn) } }, router, logger, bodyLimit: cfg.bodyLimit, tls });
+    const svc: GatewayServices = { secrets: vault.secrets, authorities, rotations, rekey: { deps: { sql: store, clock: systemClock }, exclusive: (fn) => clusterLock(store, REKEY_LOCK, fn) } };
+    const server = createApiServer({ cp, svc, router, logger, bodyLimit: cfg.bodyLimit, tls });
     server.listen(cfg.apiPort, cfg.host);
     await once(server, "listening").catch((err: NodeJS.ErrnoException) => {
       if (err.code === "EADDRINUSE") throw new ListenError(`port ${cfg.apiPort} on ${cfg.host} is in use: stop what uses it, or choose another with --api-port`);
@@ -86,12 +94,22 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     });
+    const recording = await openRecorder(cfg, logger);
+    cleanups.push(() => recording.close());
+    const ctx: EngineContext = { cp, svc, recorder: recording.recorder, sessions, logger, config: cfg, node: hostname(), tls };
+    const ports: Record<string, number> = {};
+    for (const factory of ENGINES) {
+      const engine = factory(ctx);
+      ports[engine.name] = await engine.listen();
+      cleanups.push(() => engine.close());
+      say(`${engine.name} on ${cfg.host}:${ports[engine.name]}`);
+    }
     const port = (server.address() as AddressInfo).port;
     const host = cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host;
     const apiUrl = `https://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
     logger.info("gateway ready", { api: apiUrl, store: store.kind, dataDir: cfg.dataDir });
     say(`jitgate ${VERSION}: API on ${apiUrl} (store: ${store.kind}); trust ${caPath}`);
-    return { cp, apiUrl, caPath, close };
+    return { cp, apiUrl, ports, caPath, close };
   } catch (err) {
     await close();
     throw err;

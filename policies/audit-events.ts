@@ -75,6 +75,10 @@ export interface AuditEventDataByType {
   /** `protocol` is open text: adding a protocol engine must not need a change here. */
   "session.started": { sessionId: string; grantId: string; protocol: string; clientAddress: string };
   "session.ended": { sessionId: string; grantId: string; reason: string };
+  /** A connection turned away before a session began: no grant, bad credential, malformed input. */
+  "session.refused": { protocol: string; userName: string | null; targetName: string | null; login: string | null; reason: string; clientAddress: string };
+  /** Someone looked at a session: watched it live, replayed or exported it, or verified its chain. */
+  "session.viewed": { sessionId: string; mode: "live" | "replay" | "events" | "export" | "verify" };
   /** `reason` says what asked for the rotation: on demand, the schedule, a grant's end. */
   /** A certificate was issued to a person: SSH for a grant, or an X.509 client certificate. */
   "certificate.issued": { userName: string; kind: "ssh-user" | "x509-client"; grantId: string | null; keyId: string; serial: string; notAfter: string };
@@ -117,6 +121,8 @@ export const AUDIT_EVENT_TYPES = [
   "grant.ended",
   "session.started",
   "session.ended",
+  "session.refused",
+  "session.viewed",
   "certificate.issued",
   "vault.rekeyed",
   "vault.rotated",

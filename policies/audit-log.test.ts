@@ -59,6 +59,8 @@ const samples: { [T in AuditEventType]: AuditEventDataByType[T] } = {
   "grant.ended": { grantId: "g1", userName: "alice", targetName: "web-1", login: "root", reason: "revoked", notAfter: "2025-03-01T13:00:00.000Z" },
   "session.started": { sessionId: "s1", grantId: "g1", protocol: "ssh", clientAddress: "10.0.0.7:50122" },
   "session.ended": { sessionId: "s1", grantId: "g1", reason: "grant revoked" },
+  "session.refused": { protocol: "ssh", userName: "alice", targetName: "web-1", login: "root", reason: "no active grant", clientAddress: "127.0.0.1" },
+  "session.viewed": { sessionId: "s1", mode: "replay" },
   "vault.rotated": { targetName: "web-1", login: "root", outcome: "rotated", reason: "grant-ended" },
 };
 

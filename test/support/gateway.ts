@@ -14,6 +14,8 @@ function requireBuild(): void {
 
 export interface GatewayProcess {
   url: string;
+  /** Bound ports of the protocol engines by name (ssh, postgres, http); each test gateway takes free ones. */
+  ports: Record<string, number>;
   caPath: string;
   dataDir: string;
   stdout(): string;
@@ -30,6 +32,10 @@ export interface GatewayOptions {
   apiPort?: number;
   /** Extra environment for the gateway process (JITGATE_VAULT_PASSPHRASE, ...). */
   env?: Record<string, string>;
+  /** Fixed engine ports (default: any free port). */
+  sshPort?: number;
+  pgPort?: number;
+  httpPort?: number;
   /** More lines for the config file, e.g. `vault: { rotationCheckInterval: 1s }`. */
   extraConfig?: string[];
 }
@@ -62,7 +68,8 @@ export async function startGateway(o: GatewayOptions = {}): Promise<GatewayProce
   const env: NodeJS.ProcessEnv = { ...process.env, JITGATE_DATABASE_URL: "", JITGATE_VAULT_PASSPHRASE: "", ...o.env };
   if (o.adminPassword) env.JITGATE_ADMIN_PASSWORD = o.adminPassword;
   else delete env.JITGATE_ADMIN_PASSWORD;
-  const child: ChildProcess = spawn(process.execPath, [MAIN, "serve", "--data", dataDir, "--api-port", String(o.apiPort ?? 0), "--host", "127.0.0.1", "--config", config], {
+  const child: ChildProcess = spawn(process.execPath, [MAIN, "serve", "--data", dataDir, "--api-port", String(o.apiPort ?? 0), "--host", "127.0.0.1", "--config", config,
+    "--ssh-port", String(o.sshPort ?? 0), "--pg-port", String(o.pgPort ?? 0), "--http-port", String(o.httpPort ?? 0)], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -85,8 +92,11 @@ export async function startGateway(o: GatewayOptions = {}): Promise<GatewayProce
       rej(new Error(`gateway exited with ${code} before it was ready\nstdout: ${out}\nstderr: ${err}`));
     });
   });
+  const ports: Record<string, number> = {};
+  for (const m of out.matchAll(/^(\w+) on 127\.0\.0\.1:(\d+)$/gm)) ports[m[1] ?? ""] = Number(m[2]);
   return {
     url,
+    ports,
     caPath: join(dataDir, "ca.pem"),
     dataDir,
     stdout: () => out,

@@ -81,7 +81,9 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     writeFileSync(caPath, authorities.tls.certPem);
     let ready = true;
     const router = buildRouter(async () => ready && (await store.query("SELECT 1")).length === 1, VERSION);
-    const svc: GatewayServices = { secrets: vault.secrets, authorities, rotations, rekey: { deps: { sql: store, clock: systemClock }, exclusive: (fn) => clusterLock(store, REKEY_LOCK, fn) } };
+    const recording = await openRecorder(cfg, logger);
+    cleanups.push(() => recording.close());
+    const svc: GatewayServices = { sessions, secrets: vault.secrets, authorities, rotations, rekey: { deps: { sql: store, clock: systemClock }, exclusive: (fn) => clusterLock(store, REKEY_LOCK, fn) } };
     const server = createApiServer({ cp, svc, router, logger, bodyLimit: cfg.bodyLimit, tls });
     server.listen(cfg.apiPort, cfg.host);
     await once(server, "listening").catch((err: NodeJS.ErrnoException) => {
@@ -94,8 +96,6 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     });
-    const recording = await openRecorder(cfg, logger);
-    cleanups.push(() => recording.close());
     const ctx: EngineContext = { cp, svc, recorder: recording.recorder, sessions, logger, config: cfg, node: hostname(), tls };
     const ports: Record<string, number> = {};
     for (const factory of ENGINES) {

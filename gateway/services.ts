@@ -2,8 +2,11 @@
 import type { KekDeps, SecretStore } from "../vault/index.js";
 import type { Authorities } from "./vault/authorities.js";
 import type { Rotations } from "./vault/rotation.js";
+import type { SessionRegistry } from "./session-registry.js";
 
 export interface GatewayServices {
+  /** This node's live sessions. */
+  sessions: SessionRegistry;
   secrets: SecretStore;
   authorities: Authorities;
   rotations: Rotations;

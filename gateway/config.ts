@@ -14,6 +14,7 @@ const duration = z.string().transform((s, ctx) => {
     return z.NEVER;
   }
 });
+const DNS_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const url = (schemes: string[]) =>
   z.string().refine((s) => {
     try {
@@ -29,7 +30,17 @@ const fileSchema = z.strictObject({
   api: z.strictObject({ port: port.optional(), bodyLimit: z.number().int().min(1024).max(16 << 20).optional() }).optional(),
   ssh: z.strictObject({ port: port.optional() }).optional(),
   pg: z.strictObject({ port: port.optional() }).optional(),
-  http: z.strictObject({ port: port.optional() }).optional(),
+  http: z
+    .strictObject({
+      port: port.optional(),
+      domain: z.string().toLowerCase().regex(DNS_NAME, "must be a DNS name such as gw.example.com (targets are then TARGET.gw.example.com)").optional(),
+      captureBodies: z.number().int().min(0).max(1 << 20).optional(),
+      redactFields: z.array(z.string().min(1).max(100)).max(100).optional(),
+      headersTimeout: duration.optional(),
+      requestTimeout: duration.optional(),
+      maxHeaderSize: z.number().int().min(1024).max(64 * 1024).optional(),
+    })
+    .optional(),
   database: z.strictObject({ url: url(["postgres", "postgresql"]) }).optional(),
   clickhouse: z.strictObject({ url: url(["http", "https"]) }).optional(),
   nats: z.strictObject({ url: url(["nats", "tls"]) }).optional(),
@@ -55,9 +66,25 @@ export interface GatewayConfig {
   logLevel: "info" | "warn" | "error";
   /** The vault's key file, unless JITGATE_VAULT_PASSPHRASE is set. */
   vaultKeyFile: string;
+  http: HttpEngineConfig;
   /** How often scheduled rotations are looked for; null: min(60 s, half the shortest rotateEvery). */
   rotationCheckIntervalMs: number | null;
 }
+
+/** The HTTP engine's settings (`http:` in the config file). */
+export interface HttpEngineConfig {
+  /** Host-name routing: TARGET.<domain> reaches TARGET; null: path-prefix routing (/t/TARGET/) only. */
+  domain: string | null;
+  /** Bytes of each request and response body kept in the recording; 0 (the default) keeps none. */
+  captureBodies: number;
+  /** Form fields and JSON keys whose values are replaced by [redacted] in captured bodies. */
+  redactFields: string[];
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxHeaderSize: number;
+}
+
+export const DEFAULT_REDACT_FIELDS = ["password", "passwd", "pass", "secret", "token", "access_token", "refresh_token", "client_secret", "api_key", "apikey"];
 
 export interface ConfigFlags {
   config?: string;
@@ -88,5 +115,13 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     logLevel: file.log?.level ?? "info",
     vaultKeyFile: resolve(file.vault?.keyFile ?? join(dataDir, "vault.key")),
     rotationCheckIntervalMs: file.vault?.rotationCheckInterval ?? null,
+    http: {
+      domain: file.http?.domain ?? null,
+      captureBodies: file.http?.captureBodies ?? 0,
+      redactFields: file.http?.redactFields ?? DEFAULT_REDACT_FIELDS,
+      headersTimeoutMs: file.http?.headersTimeout ?? 15_000,
+      requestTimeoutMs: file.http?.requestTimeout ?? 300_000,
+      maxHeaderSize: file.http?.maxHeaderSize ?? 16 * 1024,
+    },
   };
 }

@@ -1,4 +1,5 @@
 // The protocol engines this gateway runs: adding a protocol is one folder and one line here.
 import type { EngineFactory } from "./engine.js";
+import { createHttpEngine } from "./http/engine.js";
 
-export const ENGINES: EngineFactory[] = [];
+export const ENGINES: EngineFactory[] = [createHttpEngine];

@@ -80,7 +80,8 @@ export function createHttpEngine(ctx: EngineContext): Engine {
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const r = routeOf(req);
-    if ("status" in r) return sendError(req, res, r.status, r.code, r.message);
+    // A malformed request says nothing good about what follows on the connection.
+    if ("status" in r) return sendError(req, res, r.status, r.code, r.message, "", { connection: "close" });
     if (r.kind === "redirect") return void res.writeHead(308, { location: r.location, "content-length": 0 }).end();
     if (r.kind === "gateway") return gatewayPage(pagesDeps, req, res, r.path, r.query);
     const admitted = await admit(req, r);

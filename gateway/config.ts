@@ -15,6 +15,7 @@ const duration = z.string().transform((s, ctx) => {
   }
 });
 const DNS_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const PG_TLS_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full"] as const;
 const url = (schemes: string[]) =>
   z.string().refine((s) => {
     try {
@@ -29,7 +30,17 @@ const fileSchema = z.strictObject({
   host: z.string().optional(),
   api: z.strictObject({ port: port.optional(), bodyLimit: z.number().int().min(1024).max(16 << 20).optional() }).optional(),
   ssh: z.strictObject({ port: port.optional() }).optional(),
-  pg: z.strictObject({ port: port.optional() }).optional(),
+  pg: z
+    .strictObject({
+      port: port.optional(),
+      handshakeTimeout: duration.optional(),
+      maxMessageBytes: z.number().int().min(64 * 1024).max(1 << 30).optional(),
+      cleartextOverTls: z.boolean().optional(),
+      upstreamTls: z
+        .record(z.string().min(1).max(63), z.strictObject({ mode: z.enum(PG_TLS_MODES), ca: z.string().min(1).optional() }))
+        .optional(),
+    })
+    .optional(),
   http: z
     .strictObject({
       port: port.optional(),
@@ -67,6 +78,7 @@ export interface GatewayConfig {
   /** The vault's key file, unless JITGATE_VAULT_PASSPHRASE is set. */
   vaultKeyFile: string;
   http: HttpEngineConfig;
+  pg: PgEngineConfig;
   /** How often scheduled rotations are looked for; null: min(60 s, half the shortest rotateEvery). */
   rotationCheckIntervalMs: number | null;
 }
@@ -83,6 +95,20 @@ export interface HttpEngineConfig {
   requestTimeoutMs: number;
   maxHeaderSize: number;
 }
+
+/** The PostgreSQL engine's settings (`pg:` in the config file). */
+export interface PgEngineConfig {
+  /** How long a client or target may stall during the handshake. */
+  handshakeTimeoutMs: number;
+  /** Largest message a client may send once connected. */
+  maxMessageBytes: number;
+  /** Ask TLS clients for the token in cleartext instead of SCRAM (for clients without SCRAM). */
+  cleartextOverTls: boolean;
+  /** TLS towards targets by target name, "*" for the rest; default prefer (TLS when offered, not verified). */
+  upstreamTls: Record<string, { mode: PgTlsMode; caFile: string | null }>;
+}
+
+export type PgTlsMode = (typeof PG_TLS_MODES)[number];
 
 export const DEFAULT_REDACT_FIELDS = ["password", "passwd", "pass", "secret", "token", "access_token", "refresh_token", "client_secret", "api_key", "apikey"];
 
@@ -122,6 +148,12 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       headersTimeoutMs: file.http?.headersTimeout ?? 15_000,
       requestTimeoutMs: file.http?.requestTimeout ?? 300_000,
       maxHeaderSize: file.http?.maxHeaderSize ?? 16 * 1024,
+    },
+    pg: {
+      handshakeTimeoutMs: file.pg?.handshakeTimeout ?? 10_000,
+      maxMessageBytes: file.pg?.maxMessageBytes ?? 256 << 20,
+      cleartextOverTls: file.pg?.cleartextOverTls ?? false,
+      upstreamTls: Object.fromEntries(Object.entries(file.pg?.upstreamTls ?? {}).map(([k, v]) => [k, { mode: v.mode, caFile: v.ca ? resolve(v.ca) : null }])),
     },
   };
 }

@@ -11,12 +11,13 @@ import { vaultCommands } from "./commands/vault-commands.js";
 import { rekeyCommands } from "./commands/rekey-commands.js";
 import { certCommands } from "./commands/cert-commands.js";
 import { clientCertCommands } from "./commands/client-cert-commands.js";
+import { pgCommands } from "./commands/pg-commands.js";
 import { serveCommand } from "./commands/serve-command.js";
 import { sessionCommands } from "./commands/session-commands.js";
 import { CliError, UsageError } from "./errors.js";
 import { VERSION } from "../version.js";
 
-export const COMMANDS: Command[] = [serveCommand, ...sessionCommands, ...adminCommands, ...accessCommands, ...auditCommands, ...caCommands, ...vaultCommands, ...rekeyCommands, ...certCommands, ...clientCertCommands];
+export const COMMANDS: Command[] = [serveCommand, ...sessionCommands, ...adminCommands, ...accessCommands, ...auditCommands, ...caCommands, ...vaultCommands, ...rekeyCommands, ...certCommands, ...clientCertCommands, ...pgCommands];
 
 export interface Io {
   out(text: string): void;

@@ -5,6 +5,7 @@ import { auditRoutes } from "./audit-routes.js";
 import { authRoutes } from "./auth-routes.js";
 import { caRoutes } from "./ca-routes.js";
 import { clientCertRoutes } from "./client-cert-routes.js";
+import { pgTokenRoutes } from "./pg-token-routes.js";
 import { vaultRoutes } from "./vault-routes.js";
 import { rekeyRoutes } from "./rekey-routes.js";
 import { sshCertRoutes } from "./ssh-cert-routes.js";
@@ -29,6 +30,7 @@ export function buildRouter(ready: () => Promise<boolean>, version: string): Rou
     ...rekeyRoutes,
     ...sshCertRoutes,
     ...clientCertRoutes,
+    ...pgTokenRoutes,
   );
   return new Router(routes);
 }

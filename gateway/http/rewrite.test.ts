@@ -31,7 +31,7 @@ describe("rewriting under a path prefix", () => {
   });
 
   it("streams: a tag cut between two chunks is rewritten whole", async () => {
-    const chunks = ['<html><a hr', 'ef="/one">x</a><img src="/t', 'wo.png"><p>ü</p>'].map((s) => Buffer.from(s));
+    const chunks: Buffer[] = ['<html><a hr', 'ef="/one">x</a><img src="/t', 'wo.png"><p>ü</p>'].map((s) => Buffer.from(s));
     // Split a multi-byte character between chunks too.
     const last = chunks.pop() as Buffer;
     chunks.push(last.subarray(0, last.length - 6), last.subarray(last.length - 6));

@@ -1,0 +1,366 @@
+// One pty channel rendered on a headless terminal: keyframes of its screen for seeking, and
+// the text shown and typed on it for search. Calls return at once; the bytes are parsed in a
+// queue of jobs worked through in slices of a few milliseconds, so a burst of output never
+// holds up the process. Snapshots, resizes and typed lines are jobs in the same queue, which
+// makes every screen read exact about the byte it reflects: a job sees the screen after all
+// output given before it was queued, and none given after.
+import { performance } from "node:perf_hooks";
+import { TerminalError, type TerminalErrorCode } from "./errors.js";
+import type { Keyframe, TerminalIndexerOptions, TextHit } from "./model.js";
+import { ShownLines } from "./shown-lines.js";
+import { TypedLineReader } from "./typed-lines.js";
+import { clampCols, clampRows, createScreen, type Screen } from "./xterm.js";
+
+const DEFAULT_KEYFRAME_MS = 5000;
+const DEFAULT_KEYFRAME_BYTES = 256 * 1024;
+const DEFAULT_MAX_BACKLOG = 16 * 1024 * 1024;
+/** Lines are read off the scroll event as they leave the screen: one line above it is enough. */
+const SCROLLBACK = 8;
+/** Output is parsed in pieces no larger than this, so one huge write still yields in time. */
+const SLICE_BYTES = 64 * 1024;
+/** Work per turn of the event loop before giving way to I/O. */
+const TURN_MS = 8;
+/** Output resuming after this long means the screen sat still meanwhile: worth reading. */
+const SETTLE_MS = 1000;
+/** Keyframes and lines kept for take(); beyond this the oldest unclaimed ones are let go. */
+const MAX_UNTAKEN = 100_000;
+/** The line the cursor is on when a line is typed: a prompt for something not to index. */
+const SECRET_PROMPT = /(pass(word|phrase|code)|\bpin\b|verification code|one-time|\botp\b|token|secret)[^:]{0,80}:$/i;
+/** DEC private modes that switch to or from the alternate screen. */
+const ALT_SCREEN_MODES = new Set([47, 1047, 1049]);
+
+type Job =
+  | { kind: "output"; ts: number; start: number; data: Uint8Array }
+  | { kind: "resize"; ts: number; cols: number; rows: number }
+  | { kind: "typed"; ts: number; offset: number; text: string }
+  | { kind: "snapshot"; ts: number; offset: number; resolve: (k: Keyframe) => void; reject: (e: Error) => void }
+  | { kind: "finish"; ts: number; resolve: () => void };
+
+const positive = (value: number | undefined, fallback: number): number =>
+  typeof value === "number" && value > 0 && !Number.isNaN(value) ? value : fallback;
+
+const validOffset = (value: number): boolean => Number.isSafeInteger(value) && value >= 0;
+
+export class TerminalIndexer {
+  private readonly screen: Screen;
+  private readonly shown: ShownLines;
+  private readonly typed = new TypedLineReader();
+  private readonly keyframeMs: number;
+  private readonly keyframeBytes: number;
+  private readonly maxBacklog: number;
+
+  private queue: (Job | undefined)[] = [];
+  private head = 0;
+  private scheduled = false;
+  private disposed = false;
+
+  // Counted as calls arrive.
+  private outputEnd = 0;
+  private inputEnd = 0;
+  private lastTs = 0;
+  private lastOutputTs = 0;
+  private cols: number;
+  private rows: number;
+  private backlog = 0;
+
+  // Advanced as jobs run.
+  private parsedTs: number | null = null;
+  private parsedOffset = 0;
+  private parsing = { ts: 0, offset: 0 };
+  private lastKeyframe: { ts: number; offset: number } | null = null;
+  private resized = false;
+  /** Where the screen was last read, and whether the cursor's line was read too. */
+  private readAt = -1;
+  private readFull = false;
+
+  private keyframes: Keyframe[] = [];
+  private hits: TextHit[] = [];
+  private error: TerminalError | null = null;
+
+  constructor(opts: TerminalIndexerOptions) {
+    this.cols = clampCols(opts.cols, 80);
+    this.rows = clampRows(opts.rows, 24);
+    this.keyframeMs = positive(opts.keyframeIntervalMs, DEFAULT_KEYFRAME_MS);
+    this.keyframeBytes = positive(opts.keyframeIntervalBytes, DEFAULT_KEYFRAME_BYTES);
+    this.maxBacklog = positive(opts.maxBacklogBytes, DEFAULT_MAX_BACKLOG);
+    this.screen = createScreen(this.cols, this.rows, SCROLLBACK);
+    this.shown = new ShownLines(this.screen.term, (text, ts, offset) => this.hit({ ts, offset, source: "shown", text }));
+    this.watch();
+  }
+
+  /** Output bytes queued and not yet parsed: a caller that can slow its source waits while this is high. */
+  get backlogBytes(): number {
+    return this.backlog;
+  }
+
+  /** The first fault since the last call, or null; the caller logs it once. */
+  takeError(): TerminalError | null {
+    const error = this.error;
+    this.error = null;
+    return error;
+  }
+
+  /** The first fault not yet taken, without taking it. */
+  get lastError(): TerminalError | null {
+    return this.error;
+  }
+
+  output(ts: number, offset: number, data: Uint8Array): void {
+    try {
+      if (this.disposed || !(data instanceof Uint8Array)) return;
+      ts = this.time(ts);
+      this.lastOutputTs = ts;
+      const fresh = this.unseen("output", offset, data, this.outputEnd);
+      if (!fresh) return;
+      this.outputEnd = fresh.start + fresh.data.length;
+      if (this.backlog + fresh.data.length > this.maxBacklog) {
+        this.fault("output_dropped", `output came faster than it could be rendered: ${fresh.data.length} bytes at offset ${fresh.start} skipped (backlog ${this.backlog} bytes)`);
+        return;
+      }
+      this.backlog += fresh.data.length;
+      // Copies, so a caller reusing its buffer cannot change bytes still waiting in the queue.
+      for (let i = 0; i < fresh.data.length; i += SLICE_BYTES) {
+        this.push({ kind: "output", ts, start: fresh.start + i, data: new Uint8Array(fresh.data.subarray(i, i + SLICE_BYTES)) });
+      }
+    } catch (e) {
+      this.fault("render_fault", "terminal output could not be queued", e);
+    }
+  }
+
+  input(ts: number, offset: number, data: Uint8Array): void {
+    try {
+      if (this.disposed || !(data instanceof Uint8Array)) return;
+      ts = this.time(ts);
+      const fresh = this.unseen("input", offset, data, this.inputEnd);
+      if (!fresh) return;
+      this.inputEnd = fresh.start + fresh.data.length;
+      this.typed.feed(fresh.data, fresh.start, (text, at) => this.push({ kind: "typed", ts, offset: at, text }));
+    } catch (e) {
+      this.fault("render_fault", "terminal input could not be read", e);
+    }
+  }
+
+  resize(ts: number, cols: number, rows: number): void {
+    try {
+      if (this.disposed) return;
+      this.cols = clampCols(cols, this.cols);
+      this.rows = clampRows(rows, this.rows);
+      this.push({ kind: "resize", ts: this.time(ts), cols: this.cols, rows: this.rows });
+    } catch (e) {
+      this.fault("render_fault", "terminal resize could not be queued", e);
+    }
+  }
+
+  take(): { keyframes: Keyframe[]; text: TextHit[] } {
+    const taken = { keyframes: this.keyframes, text: this.hits };
+    this.keyframes = [];
+    this.hits = [];
+    return taken;
+  }
+
+  snapshot(): Promise<Keyframe> {
+    return new Promise<Keyframe>((resolve, reject) => {
+      if (this.disposed) return reject(new TerminalError("disposed", "the terminal indexer was disposed"));
+      this.push({ kind: "snapshot", ts: this.lastOutputTs, offset: this.outputEnd, resolve, reject });
+    });
+  }
+
+  finish(ts: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.disposed) return resolve();
+      ts = this.time(ts);
+      try {
+        this.typed.flush(this.inputEnd, (text, at) => this.push({ kind: "typed", ts, offset: at, text }));
+      } catch (e) {
+        this.fault("render_fault", "terminal input could not be read", e);
+      }
+      this.push({ kind: "finish", ts, resolve });
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const pending = this.queue.slice(this.head);
+    this.queue = [];
+    this.head = 0;
+    this.backlog = 0;
+    for (const job of pending) {
+      if (job?.kind === "snapshot") job.reject(new TerminalError("disposed", "the terminal indexer was disposed before the snapshot"));
+      else if (job?.kind === "finish") job.resolve();
+    }
+    try {
+      this.screen.term.dispose();
+    } catch {
+      // nothing left to keep consistent
+    }
+  }
+
+  // ---------------------------------------------------------------- calls
+
+  private time(ts: number): number {
+    if (typeof ts === "number" && Number.isFinite(ts)) this.lastTs = ts;
+    return this.lastTs;
+  }
+
+  /**
+   * The part of `data` not given before: a batch given again (a retry) overlaps what was seen
+   * and only its new tail counts; an offset that is missing or nonsense continues the stream.
+   */
+  private unseen(stream: string, offset: number, data: Uint8Array, end: number): { start: number; data: Uint8Array } | null {
+    let start = validOffset(offset) ? offset : end;
+    if (start < end) {
+      const skip = end - start;
+      if (skip >= data.length) return null;
+      data = data.subarray(skip);
+      start = end;
+    } else if (start > end) {
+      this.fault("offset_gap", `${stream} offsets jumped from ${end} to ${start}: ${start - end} bytes were never given`);
+    }
+    return data.length > 0 ? { start, data } : null;
+  }
+
+  private push(job: Job): void {
+    this.queue.push(job);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.run);
+    }
+  }
+
+  private fault(code: TerminalErrorCode, message: string, cause?: unknown): void {
+    this.error ??= new TerminalError(code, message, cause);
+  }
+
+  private hit(hit: TextHit): void {
+    if (this.hits.length >= MAX_UNTAKEN) {
+      this.fault("text_dropped", `over ${MAX_UNTAKEN} text lines waited for take(): the oldest were let go`);
+      this.hits.splice(0, this.hits.length >> 1);
+    }
+    this.hits.push(hit);
+  }
+
+  // ---------------------------------------------------------------- jobs
+
+  private readonly run = (): void => {
+    this.scheduled = false;
+    const deadline = performance.now() + TURN_MS;
+    while (this.head < this.queue.length && !this.disposed) {
+      const job = this.queue[this.head];
+      this.queue[this.head++] = undefined;
+      if (job) this.runJob(job);
+      if (performance.now() >= deadline) break;
+    }
+    if (this.head >= this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else {
+      if (this.head > 4096) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
+      }
+      this.scheduled = true;
+      setImmediate(this.run);
+    }
+  };
+
+  private runJob(job: Job): void {
+    try {
+      switch (job.kind) {
+        case "output":
+          return this.parse(job);
+        case "resize":
+          this.readScreen(this.parsedTs ?? job.ts, true);
+          this.screen.term.resize(job.cols, job.rows);
+          this.resized = true;
+          this.readAt = -1;
+          return;
+        case "typed":
+          this.readScreen(job.ts, false);
+          if (!SECRET_PROMPT.test(this.shown.cursorLine())) this.hit({ ts: job.ts, offset: job.offset, source: "typed", text: job.text });
+          return;
+        case "snapshot":
+          return job.resolve(this.frame(job.ts, job.offset));
+        case "finish":
+          this.readScreen(this.parsedTs ?? job.ts, false);
+          this.shown.flushCarry(this.parsedTs ?? job.ts, this.parsedOffset);
+          if (this.lastKeyframe?.offset !== this.parsedOffset || this.resized) this.keyframe(job.ts);
+          return job.resolve();
+      }
+    } catch (e) {
+      this.fault("render_fault", `the terminal failed at a ${job.kind}`, e);
+      if (job.kind === "snapshot") job.reject(new TerminalError("render_fault", "the screen could not be serialized", e));
+      else if (job.kind === "finish") job.resolve();
+    }
+  }
+
+  private parse(job: Extract<Job, { kind: "output" }>): void {
+    this.backlog -= job.data.length;
+    if (this.parsedTs !== null && job.ts - this.parsedTs >= SETTLE_MS) this.readScreen(this.parsedTs, true);
+    this.parsing = { ts: job.ts, offset: job.start };
+    try {
+      this.screen.parse(job.data);
+    } catch (e) {
+      this.fault("render_fault", `the terminal failed parsing output at offset ${job.start}`, e);
+    }
+    this.parsedTs = job.ts;
+    this.parsedOffset = job.start + job.data.length;
+    const last = this.lastKeyframe;
+    if (last === null || this.resized || job.ts - last.ts >= this.keyframeMs || job.ts < last.ts || this.parsedOffset - last.offset >= this.keyframeBytes) {
+      this.readScreen(job.ts, true);
+      this.keyframe(job.ts);
+    }
+  }
+
+  private keyframe(ts: number): void {
+    if (this.keyframes.length >= MAX_UNTAKEN) {
+      this.fault("text_dropped", `over ${MAX_UNTAKEN} keyframes waited for take(): the oldest were let go`);
+      this.keyframes.splice(0, this.keyframes.length >> 1);
+    }
+    this.keyframes.push(this.frame(ts, this.parsedOffset));
+    this.lastKeyframe = { ts, offset: this.parsedOffset };
+    this.resized = false;
+  }
+
+  private frame(ts: number, offset: number): Keyframe {
+    const term = this.screen.term;
+    return { ts, offset, cols: term.cols, rows: term.rows, screen: this.screen.serialize() };
+  }
+
+  /** Indexes the lines on screen unless nothing was parsed since the screen was last read. */
+  private readScreen(ts: number, skipCursorLine: boolean): void {
+    if (this.readAt === this.parsedOffset && (this.readFull || skipCursorLine)) return;
+    this.shown.screen(ts, this.parsedOffset, skipCursorLine);
+    this.readAt = this.parsedOffset;
+    this.readFull = !skipCursorLine;
+  }
+
+  /** Takes lines as they scroll away or are about to be wiped, in the middle of parsing. */
+  private watch(): void {
+    const term = this.screen.term;
+    const guard = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (e) {
+        this.fault("render_fault", `reading shown text failed at ${what}`, e);
+      }
+    };
+    const wipe = (skipCursorLine: boolean) => guard("a screen change", () => this.shown.screen(this.parsing.ts, this.parsing.offset, skipCursorLine));
+    term.onScroll(() => guard("a scroll", () => this.shown.scrolled(this.parsing.ts, this.parsing.offset)));
+    term.parser.registerCsiHandler({ final: "J" }, (params) => {
+      const mode = params[0];
+      wipe(mode !== 2 && mode !== 3);
+      return false;
+    });
+    const altSwitch = (params: (number | number[])[]) => {
+      if (params.some((p) => typeof p === "number" && ALT_SCREEN_MODES.has(p))) wipe(false);
+      return false;
+    };
+    term.parser.registerCsiHandler({ prefix: "?", final: "h" }, altSwitch);
+    term.parser.registerCsiHandler({ prefix: "?", final: "l" }, altSwitch);
+    term.parser.registerEscHandler({ final: "c" }, () => {
+      wipe(false);
+      return false;
+    });
+  }
+}

@@ -1,0 +1,95 @@
+// The lines that appeared on a screen, as plain text for search. A line is taken when it
+// scrolls off the top of the normal screen (the scroll event fires once per line, while the
+// line still sits just above the screen in the short scrollback), and the whole screen is
+// read at moments it is worth reading: before a clear or a switch of screens, when output
+// pauses, at keyframes, at Enter, at the end. Rows wrapped by the terminal are joined back
+// into the one line they were. A short memory of recent lines keeps a line that stays on
+// screen, or is redrawn, from being indexed again each time the screen is read.
+import type { Terminal } from "./xterm.js";
+
+/** A line wrapped over more rows than this is given out in pieces that overlap a little. */
+const MAX_LINE_CHARS = 4096;
+const PIECE_OVERLAP = 64;
+
+export type ShownSink = (text: string, ts: number, offset: number) => void;
+
+export class ShownLines {
+  private readonly recent = new Map<string, true>();
+  /** Text of a wrapped line whose rows are still scrolling off. */
+  private carry: string | null = null;
+
+  constructor(
+    private readonly term: Terminal,
+    private readonly sink: ShownSink,
+  ) {}
+
+  /** The line that just scrolled off the top of the screen. */
+  scrolled(ts: number, offset: number): void {
+    const buffer = this.term.buffer.active;
+    if (buffer.type !== "normal") return; // the alternate screen has no scrollback: read at its switches
+    const y = buffer.baseY - 1;
+    const line = y >= 0 ? buffer.getLine(y) : undefined;
+    if (!line) return;
+    const continues = buffer.getLine(y + 1)?.isWrapped === true;
+    const text = line.translateToString(!continues);
+    if (line.isWrapped && this.carry !== null) {
+      this.carry += text;
+    } else {
+      this.flushCarry(ts, offset);
+      this.carry = text;
+    }
+    if (this.carry.length > MAX_LINE_CHARS) {
+      this.emit(this.carry, ts, offset);
+      this.carry = this.carry.slice(-PIECE_OVERLAP);
+    }
+    if (!continues) this.flushCarry(ts, offset);
+  }
+
+  /** Every line on screen now; `skipCursorLine` leaves out the line being written or edited. */
+  screen(ts: number, offset: number, skipCursorLine: boolean): void {
+    const buffer = this.term.buffer.active;
+    const top = buffer.viewportY;
+    const rows = this.term.rows;
+    const cursorY = buffer.cursorY;
+    let text = "";
+    let first = 0;
+    for (let y = 0; y < rows; y++) {
+      const line = buffer.getLine(top + y);
+      if (!line) break;
+      const continues = y + 1 < rows && buffer.getLine(top + y + 1)?.isWrapped === true;
+      text += line.translateToString(!continues);
+      if (continues && text.length <= MAX_LINE_CHARS) continue;
+      if (!(skipCursorLine && cursorY >= first && cursorY <= y)) this.emit(text, ts, offset);
+      text = "";
+      first = y + 1;
+    }
+  }
+
+  /** The text of the row the cursor is on, trimmed. */
+  cursorLine(): string {
+    const buffer = this.term.buffer.active;
+    return buffer.getLine(buffer.viewportY + buffer.cursorY)?.translateToString(true).trim() ?? "";
+  }
+
+  flushCarry(ts: number, offset: number): void {
+    if (this.carry !== null) this.emit(this.carry, ts, offset);
+    this.carry = null;
+  }
+
+  private emit(raw: string, ts: number, offset: number): void {
+    const text = raw.trim();
+    if (text === "") return;
+    if (this.recent.delete(text)) {
+      this.recent.set(text, true);
+      return;
+    }
+    this.recent.set(text, true);
+    // Enough to cover a screen several times over, so redraws of it are recognised.
+    const keep = Math.min(2048, Math.max(64, this.term.rows * 4));
+    for (const old of this.recent.keys()) {
+      if (this.recent.size <= keep) break;
+      this.recent.delete(old);
+    }
+    this.sink(text, ts, offset);
+  }
+}

@@ -1,0 +1,67 @@
+// The headless terminal and its serializer, and the one internal reached past xterm's public
+// API: a synchronous parse. xterm's own write queue parses on timers, throws once 50 MB are
+// pending, and lets a parser fault escape into a timer, where no caller can catch it and the
+// queue stalls for good. Parsing in the indexer's own loop inside try/catch avoids all three.
+// Both packages ship CommonJS builds; Node's ESM loader hands their exports over as default.
+import headless from "@xterm/headless";
+import serialize from "@xterm/addon-serialize";
+import type { Terminal } from "@xterm/headless";
+import { repairSerialized } from "./serialize-repair.js";
+
+export type { Terminal };
+
+/** Sizes beyond these are clamped: a 1000×500 screen already costs about 6 MB of cells. */
+export const MIN_COLS = 2;
+export const MAX_COLS = 1000;
+export const MIN_ROWS = 1;
+export const MAX_ROWS = 500;
+
+/** Clamps one dimension; NaN (and anything not a number) takes the fallback. */
+export function clampDimension(value: unknown, min: number, max: number, fallback: number): number {
+  if (typeof value !== "number" || Number.isNaN(value)) return fallback;
+  return Math.min(max, Math.max(min, Math.trunc(value)));
+}
+
+export const clampCols = (value: unknown, fallback: number): number => clampDimension(value, MIN_COLS, MAX_COLS, fallback);
+export const clampRows = (value: unknown, fallback: number): number => clampDimension(value, MIN_ROWS, MAX_ROWS, fallback);
+
+interface Internals {
+  _core?: { _inputHandler?: { parse?: (data: Uint8Array) => unknown } };
+}
+
+export interface Screen {
+  readonly term: Terminal;
+  /** Parses bytes into the screen before returning; throws whatever the parser throws. */
+  parse(data: Uint8Array): void;
+  /** The visible screen (and the alternate buffer when active) as bytes that redraw it. */
+  serialize(): string;
+}
+
+/**
+ * A terminal of cols×rows keeping `scrollback` lines above the screen. Throws when the
+ * installed @xterm/headless lacks the synchronous parser this module was written against.
+ */
+export function createScreen(cols: number, rows: number, scrollback: number): Screen {
+  const term = new headless.Terminal({ cols, rows, scrollback, allowProposedApi: true, logLevel: "off" });
+  const serializer = new serialize.SerializeAddon();
+  term.loadAddon(serializer);
+  const handler = (term as unknown as Internals)._core?._inputHandler;
+  const parse = handler?.parse;
+  if (typeof parse !== "function") {
+    term.dispose();
+    throw new Error("@xterm/headless has no synchronous parser (terminal._core._inputHandler.parse): install the 6.0 release this code was written against");
+  }
+  return {
+    term,
+    parse: (data) => void parse.call(handler, data),
+    serialize: () => repairSerialized(term, serializer.serialize({ scrollback: 0 })),
+  };
+}
+
+/** The rows of the screen now showing (normal or alternate), right-trimmed. */
+export function screenRows(term: Terminal): string[] {
+  const buffer = term.buffer.active;
+  const rows: string[] = [];
+  for (let y = 0; y < term.rows; y++) rows.push(buffer.getLine(buffer.viewportY + y)?.translateToString(true) ?? "");
+  return rows;
+}

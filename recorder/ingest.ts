@@ -1,0 +1,329 @@
+// Ingest: rows from every recording on this node, batched by count, size and time into
+// ClickHouse. Memory is bounded by water marks that the engines see as backpressure. When
+// ClickHouse is unavailable, batches go to the spool (synced to disk, so they count as kept)
+// and a drain sends them, in order, once it is back; batches made meanwhile queue behind
+// them in the spool. A part ClickHouse refuses for its content is split until the rows it
+// refuses are isolated: those are dropped and logged, the rest stored.
+import { createHash } from "node:crypto";
+import { RecorderError } from "./errors.js";
+import { cause } from "./clickhouse.js";
+import type { LogOnce } from "./log-once.js";
+import type { BatchPart, RecordSink, TableName } from "./ports.js";
+import type { Spool } from "./spool.js";
+
+export interface IngestLimits {
+  /** Rows per batch at most (and a batch is sent as soon as this many wait). Default 65536. */
+  batchRows: number;
+  /** Bytes of rows per batch at most. Default 16 MiB. */
+  batchBytes: number;
+  /** The longest a row waits before its batch is sent. Default 1000 ms. */
+  flushMs: number;
+  /** Above this many bytes held, output()/input() return false. Default 64 MiB. */
+  highWaterBytes: number;
+  /** waitWritable() resolves once held bytes fall below this. Default 32 MiB. */
+  lowWaterBytes: number;
+  /** Retry delays while ClickHouse is unavailable: from min, doubling to max. Default 250 ms .. 10 s. */
+  retryMinMs: number;
+  retryMaxMs: number;
+}
+
+export const DEFAULT_INGEST_LIMITS: IngestLimits = {
+  batchRows: 65536,
+  batchBytes: 16 << 20,
+  flushMs: 1000,
+  highWaterBytes: 64 << 20,
+  lowWaterBytes: 32 << 20,
+  retryMinMs: 250,
+  retryMaxMs: 10_000,
+};
+
+const TABLES: readonly TableName[] = ["sessions", "events", "chunks", "keyframes", "text"];
+const TABLE_INDEX = new Map(TABLES.map((t, i) => [t, i]));
+
+export interface IngestStats {
+  /** Bytes of rows held in memory (queued or being stored). */
+  bufferedBytes: number;
+  rowsStored: number;
+  rowsSpooled: number;
+  rowsDropped: number;
+  spooledBatches: number;
+  spoolBytes: number;
+}
+
+export class Ingest {
+  #sink: RecordSink;
+  #spool: Spool;
+  #log: LogOnce;
+  #limits: IngestLimits;
+
+  #tables: number[] = [];
+  #lines: string[] = [];
+  #queuedBytes = 0;
+  #storingBytes = 0;
+  #added = 0;
+  #done = 0;
+  #flushWaiters: { upTo: number; resolve: () => void }[] = [];
+  #writableWaiters: (() => void)[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #wanted = false;
+  #running: Promise<void> | null = null;
+  #draining: Promise<void> | null = null;
+  #drainWaiters: (() => void)[] = [];
+  #stopping = false;
+  #sleepers = new Set<() => void>();
+  #stats = { rowsStored: 0, rowsSpooled: 0, rowsDropped: 0 };
+
+  constructor(sink: RecordSink, spool: Spool, log: LogOnce, limits: IngestLimits) {
+    this.#sink = sink;
+    this.#spool = spool;
+    this.#log = log;
+    this.#limits = limits;
+    if (spool.pending > 0) {
+      log.logger.info("recording spool holds batches from before; sending them to ClickHouse", { batches: spool.pending });
+      this.#startDrain();
+    }
+  }
+
+  add(table: TableName, line: string): void {
+    this.#tables.push(TABLE_INDEX.get(table) ?? 0);
+    this.#lines.push(line);
+    this.#queuedBytes += line.length + 1;
+    this.#added++;
+    if (this.#lines.length >= this.#limits.batchRows || this.#queuedBytes >= this.#limits.batchBytes) this.#want();
+    else this.#timer ??= setTimeout(() => this.#want(), this.#limits.flushMs);
+  }
+
+  get bufferedBytes(): number {
+    return this.#queuedBytes + this.#storingBytes;
+  }
+
+  get writable(): boolean {
+    return this.bufferedBytes < this.#limits.highWaterBytes;
+  }
+
+  waitWritable(): Promise<void> {
+    if (this.bufferedBytes < this.#limits.lowWaterBytes) return Promise.resolve();
+    this.#want();
+    return new Promise((resolve) => this.#writableWaiters.push(resolve));
+  }
+
+  /** Sends what is queued without waiting for the timer. */
+  flushSoon(): void {
+    this.#want();
+  }
+
+  /** Resolves once every row added before the call is stored or spooled. */
+  flush(): Promise<void> {
+    const upTo = this.#added;
+    if (this.#done >= upTo) return Promise.resolve();
+    this.#want();
+    return new Promise((resolve) => this.#flushWaiters.push({ upTo, resolve }));
+  }
+
+  /** Resolves once every row added before the call is in ClickHouse (the spool drained). */
+  async drained(): Promise<void> {
+    await this.flush();
+    while (this.#spool.pending > 0 || this.#draining) {
+      this.#startDrain();
+      await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    }
+  }
+
+  stats(): IngestStats {
+    return { bufferedBytes: this.bufferedBytes, ...this.#stats, spooledBatches: this.#spool.pending, spoolBytes: this.#spool.bytes };
+  }
+
+  /** Stops the drain, then stores or spools everything queued (the spool keeps the rest for the next start). */
+  async close(): Promise<void> {
+    this.#stopping = true;
+    for (const wake of [...this.#sleepers]) wake();
+    await this.#draining;
+    await this.flush();
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#spool.close();
+  }
+
+  #want(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    this.#wanted = true;
+    if (this.#running !== null) return;
+    this.#running = this.#run().finally(() => {
+      this.#running = null;
+      if (this.#lines.length > 0) this.#timer ??= setTimeout(() => this.#want(), this.#limits.flushMs);
+    });
+  }
+
+  async #run(): Promise<void> {
+    while (this.#wanted && this.#lines.length > 0) {
+      const { parts, rows, bytes } = this.#take();
+      this.#wanted = this.#lines.length >= this.#limits.batchRows || this.#queuedBytes >= this.#limits.batchBytes || this.#flushWaiters.length > 0 || this.#writableWaiters.length > 0;
+      this.#storingBytes += bytes;
+      this.#queuedBytes -= bytes;
+      try {
+        await this.#store(parts, rows);
+      } finally {
+        this.#storingBytes -= bytes;
+        this.#done += rows;
+        this.#settle();
+      }
+    }
+    this.#wanted = false;
+  }
+
+  #take(): { parts: BatchPart[]; rows: number; bytes: number } {
+    let rows = 0;
+    let bytes = 0;
+    while (rows < this.#lines.length && rows < this.#limits.batchRows && (rows === 0 || bytes < this.#limits.batchBytes)) {
+      bytes += (this.#lines[rows] as string).length + 1;
+      rows++;
+    }
+    let tables: number[];
+    let lines: string[];
+    if (rows === this.#lines.length) {
+      tables = this.#tables;
+      lines = this.#lines;
+      this.#tables = [];
+      this.#lines = [];
+    } else {
+      tables = this.#tables.splice(0, rows);
+      lines = this.#lines.splice(0, rows);
+    }
+    const byTable: string[][] = TABLES.map(() => []);
+    for (let i = 0; i < rows; i++) (byTable[tables[i] as number] as string[]).push(lines[i] as string);
+    const parts: BatchPart[] = [];
+    byTable.forEach((tableLines, i) => {
+      if (tableLines.length === 0) return;
+      tableLines.push("");
+      parts.push(part(TABLES[i] as TableName, Buffer.from(tableLines.join("\n")), tableLines.length - 1));
+    });
+    return { parts, rows, bytes };
+  }
+
+  async #store(parts: BatchPart[], rows: number): Promise<void> {
+    let delay = this.#limits.retryMinMs;
+    for (;;) {
+      if (this.#spool.pending === 0 && this.#draining === null) {
+        try {
+          await this.#insert(parts);
+          this.#stats.rowsStored += rows;
+          return;
+        } catch (err) {
+          this.#unavailable(err);
+        }
+      }
+      try {
+        await this.#spool.append(parts);
+        this.#stats.rowsSpooled += rows;
+        this.#startDrain();
+        return;
+      } catch (err) {
+        if (this.#stopping) {
+          this.#stats.rowsDropped += rows;
+          this.#log.logger.error("recording: rows lost at shutdown, neither ClickHouse nor the spool took them", { rows, err: (err as Error).message });
+          return;
+        }
+        this.#log.error("spool", "recording: the spool cannot be written either; rows stay in memory (engines are slowed) until one of them works", { err: (err as Error).message });
+        await this.#sleep(delay);
+        delay = Math.min(delay * 2, this.#limits.retryMaxMs);
+      }
+    }
+  }
+
+  async #insert(parts: readonly BatchPart[]): Promise<void> {
+    for (const p of parts) await this.#insertPart(p);
+  }
+
+  async #insertPart(p: BatchPart): Promise<void> {
+    try {
+      await this.#sink.insert(p);
+    } catch (err) {
+      if (!(err instanceof RecorderError && err.code === "BATCH_REFUSED")) throw err;
+      if (p.rows <= 1) {
+        this.#stats.rowsDropped += p.rows;
+        this.#log.error(`refused:${p.table}`, "recording: ClickHouse refused a row; it is dropped and the rest of its batch kept", { table: p.table, cause: err.message });
+        return;
+      }
+      const [a, b] = split(p);
+      await this.#insertPart(a);
+      await this.#insertPart(b);
+    }
+  }
+
+  #unavailable(err: unknown): void {
+    this.#log.warn("unavailable", "recording: ClickHouse is unavailable; batches go to the local spool until it is back", { cause: cause(err) });
+  }
+
+  #startDrain(): void {
+    if (this.#draining || this.#stopping) return;
+    this.#draining = this.#drain().finally(() => {
+      this.#draining = null;
+      if (this.#spool.pending > 0 && !this.#stopping) this.#startDrain();
+      else for (const w of this.#drainWaiters.splice(0)) w();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    let delay = this.#limits.retryMinMs;
+    let sent = 0;
+    while (!this.#stopping) {
+      try {
+        const head = await this.#spool.head();
+        if (head === null) break;
+        await this.#insert(head.parts);
+        await head.ack();
+        sent++;
+        delay = this.#limits.retryMinMs;
+      } catch (err) {
+        if (err instanceof RecorderError && err.code === "SPOOL_FAILED") this.#log.error("spool-read", "recording: the spool cannot be read", { err: err.message });
+        else this.#unavailable(err);
+        await this.#sleep(delay);
+        delay = Math.min(delay * 2, this.#limits.retryMaxMs);
+      }
+    }
+    if (sent > 0 && this.#spool.pending === 0) {
+      if (this.#log.clear("unavailable")) this.#log.logger.info("recording: ClickHouse is back; the spool is drained", { batches: sent });
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
+  }
+
+  #settle(): void {
+    if (this.#flushWaiters.length > 0) {
+      const ready = this.#flushWaiters.filter((w) => this.#done >= w.upTo);
+      this.#flushWaiters = this.#flushWaiters.filter((w) => this.#done < w.upTo);
+      for (const w of ready) w.resolve();
+    }
+    if (this.#writableWaiters.length > 0 && this.bufferedBytes < this.#limits.lowWaterBytes) {
+      for (const w of this.#writableWaiters.splice(0)) w();
+    }
+  }
+}
+
+function part(table: TableName, body: Buffer, rows: number): BatchPart {
+  return { table, rows, body, token: `${table}-${createHash("sha256").update(body).digest("hex").slice(0, 40)}` };
+}
+
+/** Halves a part at a line boundary; the halves' tokens derive from the whole's. */
+function split(p: BatchPart): [BatchPart, BatchPart] {
+  const half = Math.floor(p.rows / 2);
+  let at = 0;
+  for (let i = 0; i < half; i++) at = p.body.indexOf(10, at) + 1;
+  return [
+    { table: p.table, rows: half, body: p.body.subarray(0, at), token: `${p.token}.a` },
+    { table: p.table, rows: p.rows - half, body: p.body.subarray(at), token: `${p.token}.b` },
+  ];
+}

@@ -1,0 +1,144 @@
+// The recorder of one gateway node: opens a recording per session, runs the shared ingest
+// into ClickHouse (with the spool for outages), and knows this node's live sessions for
+// watching.
+import type { ClickHouseClient } from "@clickhouse/client";
+import { DEFAULT_CHAIN_LIMITS, type ChainLimits } from "./chain.js";
+import { clickHouseSink } from "./clickhouse.js";
+import { DEFAULT_INGEST_LIMITS, Ingest, type IngestLimits, type IngestStats } from "./ingest.js";
+import type { LiveListener, LiveSubscription } from "./live.js";
+import { LogOnce } from "./log-once.js";
+import type { SessionRecorder, SessionRecording, SessionStart } from "./model.js";
+import type { RecorderLogger, RecordingSigner, RecordSink } from "./ports.js";
+import { Recording } from "./recording.js";
+import { checkDatabaseName, DEFAULT_RETENTION_DAYS, migrate } from "./schema.js";
+import { Spool } from "./spool.js";
+import { TerminalIndexer, type TerminalIndexerOptions } from "./terminal/index.js";
+
+export interface RecorderOptions {
+  client: ClickHouseClient;
+  /** Default "jitgate". */
+  database?: string;
+  logger: RecorderLogger;
+  /** Where batches wait while ClickHouse is unavailable. */
+  spoolDir: string;
+  /**
+   * Embedded ClickHouse only: a directory for the files inserts are read from (much faster
+   * than rows inline with chdb). Null (the default): rows go inline, as to a server.
+   */
+  localInsertDir?: string | null;
+  /** Replaces the ClickHouse sink (tests wrap it to make it fail for a while). */
+  sink?: RecordSink;
+  /** Signs each session's final digest. */
+  signer?: RecordingSigner | null;
+  /** Applied as the tables' TTL. Default 365. */
+  retentionDays?: number;
+  /** Run the schema migrations first. Default true. */
+  migrate?: boolean;
+  limits?: Partial<IngestLimits>;
+  chain?: Partial<ChainLimits>;
+  /** How often a terminal's screen is kept for seeking. Default the indexer's (5 s). */
+  keyframeIntervalMs?: number;
+  /** Makes terminal indexers (default: the real one). */
+  terminal?: (opts: TerminalIndexerOptions) => TerminalIndexer;
+  now?: () => number;
+}
+
+/** This node's side of a live session, for watching it. */
+export interface LiveRecording {
+  readonly sessionId: string;
+  watch(listener: LiveListener, opts?: { channel?: number }): LiveSubscription;
+}
+
+export interface Recorder extends SessionRecorder {
+  open(start: SessionStart): SessionRecording;
+  /** The recording of a session live on this node, or null. */
+  live(sessionId: string): LiveRecording | null;
+  /** Ids of the sessions recording on this node. */
+  liveSessions(): string[];
+  /** Resolves once every event recorded so far is in ClickHouse or in the spool. */
+  flush(): Promise<void>;
+  /** Resolves once every event recorded so far is in ClickHouse (waits for an outage to end). */
+  drained(): Promise<void>;
+  stats(): IngestStats & { liveSessions: number };
+  /** Ends the recordings still open ("gateway stopped"), then stores or spools everything. */
+  close(): Promise<void>;
+}
+
+const TICK_MS = 1000;
+
+export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
+  const database = checkDatabaseName(opts.database ?? "jitgate");
+  if (opts.migrate !== false) await migrate(opts.client, database, opts.retentionDays ?? DEFAULT_RETENTION_DAYS);
+  const log = new LogOnce(opts.logger);
+  const spool = await Spool.open(opts.spoolDir, opts.logger);
+  const sink = opts.sink ?? clickHouseSink({ client: opts.client, database, localDir: opts.localInsertDir ?? null });
+  const ingest = new Ingest(sink, spool, log, { ...DEFAULT_INGEST_LIMITS, ...opts.limits });
+  const now = opts.now ?? Date.now;
+  const recordings = new Map<string, Recording>();
+  let closed = false;
+
+  const ctx = {
+    ingest,
+    log,
+    now,
+    signer: opts.signer ?? null,
+    chain: { ...DEFAULT_CHAIN_LIMITS, ...opts.chain },
+    terminal: opts.terminal ?? ((o: TerminalIndexerOptions) => new TerminalIndexer(o)),
+    keyframeIntervalMs: opts.keyframeIntervalMs,
+    forget(r: Recording) {
+      if (recordings.get(r.sessionId) === r) recordings.delete(r.sessionId);
+    },
+  };
+
+  const timer = setInterval(() => {
+    for (const r of recordings.values()) r.tick();
+  }, TICK_MS);
+  timer.unref();
+
+  return {
+    open(start) {
+      try {
+        if (closed) throw new Error("the recorder is closed");
+        const r = new Recording(ctx, start);
+        if (recordings.has(r.sessionId)) log.warn("duplicate-session", "recording: two sessions with one id; only the newer can be watched", { sessionId: r.sessionId });
+        recordings.set(r.sessionId, r);
+        return r;
+      } catch (err) {
+        log.error(`open:${(err as Error).message}`, "recording: a session could not be recorded", { sessionId: String(start?.sessionId), cause: (err as Error).message });
+        return discarding(String(start?.sessionId));
+      }
+    },
+    live(sessionId) {
+      const r = recordings.get(sessionId);
+      return r && !r.ended ? r : null;
+    },
+    liveSessions: () => [...recordings.values()].filter((r) => !r.ended).map((r) => r.sessionId),
+    flush: () => ingest.flush(),
+    drained: () => ingest.drained(),
+    stats: () => ({ ...ingest.stats(), liveSessions: recordings.size }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      await Promise.all([...recordings.values()].map((r) => r.end("gateway stopped")));
+      await ingest.close();
+    },
+  };
+}
+
+/** What a session gets when its recording could not even start: the session must go on. */
+function discarding(sessionId: string): SessionRecording {
+  return {
+    sessionId,
+    channelOpen() {},
+    output: () => true,
+    input: () => true,
+    resize() {},
+    channelClose() {},
+    sftp() {},
+    sql() {},
+    http() {},
+    waitWritable: () => Promise.resolve(),
+    end: () => Promise.resolve(),
+  };
+}

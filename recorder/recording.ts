@@ -1,0 +1,335 @@
+// One session's recording: turns the engine's calls into event rows with a per-session seq
+// and per-channel byte offsets, feeds pty channels to a terminal indexer (keyframes and
+// searchable text), chains the rows into hashed chunks, and seals the chain at the end.
+// Every engine-facing method returns at once and never throws; a fault is logged once per
+// cause and the session goes on.
+import { ChainBuilder, digestMessage, type ChainLimits, type ClosedChunk } from "./chain.js";
+import type { RecordedEvent } from "./events.js";
+import type { Ingest } from "./ingest.js";
+import { Viewer, type LiveListener, type LiveSubscription } from "./live.js";
+import type { LogOnce } from "./log-once.js";
+import { RECORDING_VERSION, type ChannelOpen, type HttpExchange, type SessionRecording, type SessionStart, type SftpOperation, type SqlStatement } from "./model.js";
+import type { RecordingSigner } from "./ports.js";
+import { chunkLine, eventLine, field, keyframeLine, sessionLine, textLine, wellFormed, type EventKind, type SessionRow, type TextRow, type TextSource } from "./tables.js";
+import type { TerminalIndexer, TerminalIndexerOptions } from "./terminal/index.js";
+
+/** Output or input beyond this is split into several events, so no row is huge. */
+export const MAX_EVENT_BYTES = 64 * 1024;
+/** SQL text kept per statement; the rest is cut with a note. */
+const MAX_SQL_TEXT = 1 << 20;
+/** Characters of a searchable line. */
+const MAX_TEXT_LINE = 64 * 1024;
+
+export interface RecordingContext {
+  ingest: Ingest;
+  log: LogOnce;
+  now: () => number;
+  signer: RecordingSigner | null;
+  chain: ChainLimits;
+  terminal: (opts: TerminalIndexerOptions) => TerminalIndexer;
+  keyframeIntervalMs: number | undefined;
+  /** Called once the recording has ended and everything is handed to ingest. */
+  forget(recording: Recording): void;
+}
+
+interface Channel {
+  /** The recording's number for it: the order it opened in. */
+  id: number;
+  out: number;
+  in: number;
+  indexer: TerminalIndexer | null;
+}
+
+export class Recording implements SessionRecording {
+  readonly sessionId: string;
+  #ctx: RecordingContext;
+  #start: SessionStart;
+  #sid: string;
+  #who: string;
+  #seq = 0;
+  #chain: ChainBuilder;
+  /** By the engine's channel number, while open. */
+  #channels = new Map<number, Channel>();
+  #nextChannel = 0;
+  #lastPty: Channel | null = null;
+  #bytesOut = 0;
+  #bytesIn = 0;
+  #finishing = new Set<Promise<void>>();
+  #viewers = new Set<Viewer>();
+  #ended: Promise<void> | null = null;
+
+  constructor(ctx: RecordingContext, start: SessionStart) {
+    this.#ctx = ctx;
+    this.sessionId = start.sessionId;
+    this.#start = { ...start, startedAt: Number.isSafeInteger(start.startedAt) ? start.startedAt : Math.trunc(Number(start.startedAt)) || ctx.now() };
+    this.#sid = field(wellFormed(start.sessionId));
+    this.#who = [start.sessionId, start.userName, start.targetName, start.protocol].map((s) => field(wellFormed(String(s)))).join("\t");
+    this.#chain = new ChainBuilder(start.sessionId, ctx.chain);
+    ctx.ingest.add("sessions", sessionLine(this.#sessionRow(0, 0, "", "", "", "")));
+    this.#event("start", 0, 0, "", JSON.stringify(this.#start));
+  }
+
+  channelOpen(open: ChannelOpen): void {
+    this.#guard("channelOpen", () => {
+      const ch = this.#open(open.channel);
+      if (open.pty) {
+        ch.indexer = this.#ctx.terminal({ cols: open.pty.cols, rows: open.pty.rows, keyframeIntervalMs: this.#ctx.keyframeIntervalMs });
+        this.#lastPty = ch;
+      }
+      const { seq, ts } = this.#event("channel_open", ch.id, 0, "", JSON.stringify({ type: open.type, pty: open.pty, command: open.command, engineChannel: open.channel }));
+      if (open.type === "exec" && open.command) this.#text({ ts, source: "exec", channel: ch.id, offset: 0, seq, line: open.command });
+      this.#publish(() => ({ seq, ts, kind: "channel_open", channel: ch.id, open: { type: open.type, pty: open.pty, command: open.command } }));
+    });
+  }
+
+  output(channel: number, data: Uint8Array): boolean {
+    this.#guard("output", () => this.#bytes("output", channel, data));
+    return this.#ctx.ingest.writable;
+  }
+
+  input(channel: number, data: Uint8Array): boolean {
+    this.#guard("input", () => this.#bytes("input", channel, data));
+    return this.#ctx.ingest.writable;
+  }
+
+  resize(channel: number, cols: number, rows: number): void {
+    this.#guard("resize", () => {
+      const ch = this.#channel(channel);
+      const { seq, ts } = this.#event("resize", ch.id, 0, "", JSON.stringify({ cols, rows }));
+      ch.indexer?.resize(ts, cols, rows);
+      this.#publish(() => ({ seq, ts, kind: "resize", channel: ch.id, cols, rows }));
+    });
+  }
+
+  channelClose(channel: number, exit: { code: number | null; signal: string | null }): void {
+    this.#guard("channelClose", () => {
+      const ch = this.#channel(channel);
+      this.#channels.delete(channel);
+      const { seq, ts } = this.#event("channel_close", ch.id, 0, "", JSON.stringify({ code: exit.code, signal: exit.signal }));
+      this.#publish(() => ({ seq, ts, kind: "channel_close", channel: ch.id, exit: { code: exit.code, signal: exit.signal } }));
+      if (ch.indexer) this.#finishIndexer(ch, ts);
+    });
+  }
+
+  sftp(op: SftpOperation): void {
+    this.#guard("sftp", () => {
+      const ch = this.#channel(op.channel);
+      const { channel: _engineChannel, ...rest } = op;
+      const { seq, ts } = this.#event("sftp", ch.id, 0, "", JSON.stringify(rest));
+      this.#text({ ts, source: "sftp", channel: ch.id, offset: 0, seq, line: `${op.op} ${op.path}${op.path2 ? ` ${op.path2}` : ""} ${op.status}` });
+      this.#publish(() => ({ seq, ts, kind: "sftp", channel: ch.id, sftp: rest }));
+    });
+  }
+
+  sql(statement: SqlStatement): void {
+    this.#guard("sql", () => {
+      let text = String(statement.text);
+      if (text.length > MAX_SQL_TEXT) text = `${text.slice(0, MAX_SQL_TEXT)} /* jitgate: statement cut at ${MAX_SQL_TEXT} of ${text.length} characters */`;
+      const params = statement.params === null ? null : this.#start.redactParameters ? statement.params.map((p) => (p === null ? null : "[redacted]")) : statement.params;
+      const stored: SqlStatement = { ...statement, text, params };
+      const { seq, ts } = this.#event("sql", 0, 0, "", JSON.stringify(stored));
+      this.#text({ ts, source: "sql", channel: 0, offset: 0, seq, line: text });
+      this.#publish(() => ({ seq, ts, kind: "sql", channel: 0, sql: stored }));
+    });
+  }
+
+  http(exchange: HttpExchange): void {
+    this.#guard("http", () => {
+      const { seq, ts } = this.#event("http", 0, 0, "", JSON.stringify(exchange));
+      this.#text({ ts, source: "http", channel: 0, offset: 0, seq, line: `${exchange.method} ${exchange.path}${exchange.query ? `?${exchange.query}` : ""} ${exchange.status}` });
+      this.#publish(() => ({ seq, ts, kind: "http", channel: 0, http: exchange }));
+    });
+  }
+
+  waitWritable(): Promise<void> {
+    return this.#ctx.ingest.waitWritable();
+  }
+
+  end(reason: string): Promise<void> {
+    this.#ended ??= this.#seal(String(reason)).catch((err: unknown) => this.#fault("end", err));
+    return this.#ended;
+  }
+
+  get ended(): boolean {
+    return this.#ended !== null;
+  }
+
+  /** Takes what the terminal indexers produced and closes a chunk open too long. Called every second or so. */
+  tick(): void {
+    this.#guard("tick", () => {
+      for (const ch of this.#channels.values()) if (ch.indexer) this.#collect(ch);
+      this.#chunkClosed(this.#chain.tick(this.#ctx.now()));
+    });
+  }
+
+  /**
+   * Watches the session: for a terminal, the screen first, then the events after it.
+   * `channel` is the recording's channel number; by default the last pty channel opened.
+   */
+  watch(listener: LiveListener, opts: { channel?: number } = {}): LiveSubscription {
+    const open = [...this.#channels.values()];
+    const ch = opts.channel === undefined ? (this.#lastPty && open.includes(this.#lastPty) ? this.#lastPty : null) : open.find((c) => c.id === opts.channel) ?? null;
+    const channel = ch?.id ?? opts.channel ?? null;
+    let viewer: Viewer | null = null;
+    const unsubscribe = () => {
+      if (viewer) this.#viewers.delete(viewer);
+    };
+    viewer = new Viewer(listener, channel, ch !== null && ch.indexer !== null, unsubscribe);
+    this.#viewers.add(viewer);
+    const v = viewer;
+    if (ch?.indexer) {
+      ch.indexer.snapshot().then(
+        (keyframe) => v.screen(keyframe),
+        (err: unknown) => {
+          this.#fault("snapshot", err);
+          v.screen(null);
+        },
+      );
+    } else if (channel !== null) {
+      v.screen(null);
+    }
+    return { sessionId: this.sessionId, channel, unsubscribe };
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #bytes(kind: "output" | "input", channel: number, data: Uint8Array): void {
+    if (!(data instanceof Uint8Array) || data.length === 0) return;
+    const ch = this.#channel(channel);
+    for (let at = 0; at < data.length; at += MAX_EVENT_BYTES) {
+      const piece = data.length <= MAX_EVENT_BYTES ? data : data.subarray(at, at + MAX_EVENT_BYTES);
+      const offset = kind === "output" ? ch.out : ch.in;
+      if (kind === "output") ch.out += piece.length;
+      else ch.in += piece.length;
+      const b64 = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("base64");
+      const { seq, ts } = this.#event(kind, ch.id, offset, b64, "");
+      if (ch.indexer) {
+        if (kind === "output") ch.indexer.output(ts, offset, piece);
+        else ch.indexer.input(ts, offset, piece);
+      }
+      // Copied for viewers: the engine may reuse its buffer once the call returns.
+      this.#publish(() => ({ seq, ts, kind, channel: ch.id, offset, data: Uint8Array.prototype.slice.call(piece) }));
+    }
+    if (kind === "output") this.#bytesOut += data.length;
+    else this.#bytesIn += data.length;
+  }
+
+  #event(kind: EventKind, channel: number, offset: number, b64: string, meta: string): { seq: number; ts: number } {
+    const seq = this.#seq++;
+    const ts = this.#ctx.now();
+    const line = eventLine(this.#sid, { seq, ts, kind, channel, offset, b64, meta: wellFormed(meta), chunk: this.#chain.chunk, v: RECORDING_VERSION, startedAt: this.#start.startedAt });
+    this.#ctx.ingest.add("events", line);
+    this.#chunkClosed(this.#chain.add(seq, line, ts));
+    return { seq, ts };
+  }
+
+  #chunkClosed(closed: ClosedChunk | null): void {
+    if (closed) this.#ctx.ingest.add("chunks", chunkLine(this.#sid, { ...closed, ts: this.#ctx.now(), startedAt: this.#start.startedAt }));
+  }
+
+  #text(row: TextRow): void {
+    const line = row.line.length > MAX_TEXT_LINE ? row.line.slice(0, MAX_TEXT_LINE) : row.line;
+    this.#ctx.ingest.add("text", textLine(this.#who, { ...row, line }, this.#start.startedAt));
+  }
+
+  #open(engineChannel: number): Channel {
+    const ch: Channel = { id: this.#nextChannel++, out: 0, in: 0, indexer: null };
+    this.#channels.get(engineChannel)?.indexer?.dispose();
+    this.#channels.set(engineChannel, ch);
+    return ch;
+  }
+
+  /** The open channel with this engine number; one is opened if the engine did not say (the bytes are kept all the same). */
+  #channel(engineChannel: number): Channel {
+    return this.#channels.get(engineChannel) ?? this.#open(engineChannel);
+  }
+
+  #collect(ch: Channel): void {
+    const indexer = ch.indexer;
+    if (!indexer) return;
+    const { keyframes, text } = indexer.take();
+    for (const k of keyframes) this.#ctx.ingest.add("keyframes", keyframeLine(this.#sid, ch.id, k, this.#start.startedAt));
+    for (const t of text) this.#text({ ts: t.ts, source: t.source as TextSource, channel: ch.id, offset: t.offset, seq: 0, line: t.text });
+    const error = (indexer as { takeError?: () => Error | null }).takeError?.();
+    if (error) this.#ctx.log.warn(`terminal:${(error as { code?: string }).code ?? error.message}`, "recording: terminal rendering fault (the bytes are recorded all the same)", { sessionId: this.sessionId, cause: error.message });
+  }
+
+  #finishIndexer(ch: Channel, ts: number): void {
+    const indexer = ch.indexer;
+    if (!indexer) return;
+    const done = indexer
+      .finish(ts)
+      .then(() => this.#collect(ch))
+      .catch((err: unknown) => this.#fault("terminal-finish", err))
+      .finally(() => {
+        indexer.dispose();
+        this.#finishing.delete(done);
+      });
+    this.#finishing.add(done);
+  }
+
+  async #seal(reason: string): Promise<void> {
+    try {
+      for (const ch of this.#channels.values()) this.#finishIndexer(ch, this.#ctx.now());
+      this.#channels.clear();
+      await Promise.all([...this.#finishing]);
+      const { seq, ts } = this.#event("end", 0, 0, "", JSON.stringify({ reason }));
+      this.#chunkClosed(this.#chain.close());
+      const digest = this.#chain.digest;
+      let keyId = "";
+      let signature = "";
+      const signer = this.#ctx.signer;
+      if (signer) {
+        try {
+          signature = signer.sign(digestMessage(this.sessionId, digest, this.#chain.chunks, this.#chain.events)).toString("base64");
+          keyId = signer.keyId;
+        } catch (err) {
+          this.#ctx.log.error("sign", "recording: the final digest could not be signed; it is stored unsigned", { cause: (err as Error).message });
+        }
+      }
+      this.#ctx.ingest.add("sessions", sessionLine(this.#sessionRow(1, ts, reason, digest, keyId, signature)));
+      for (const v of [...this.#viewers]) {
+        v.event({ seq, ts, kind: "end", channel: 0, reason });
+        v.end(reason);
+      }
+      this.#viewers.clear();
+      this.#ctx.ingest.flushSoon();
+      await this.#ctx.ingest.flush();
+    } finally {
+      this.#ctx.forget(this);
+    }
+  }
+
+  #sessionRow(version: 0 | 1, endedAt: number, endReason: string, digest: string, keyId: string, signature: string): SessionRow {
+    const s = this.#start;
+    return {
+      sessionId: s.sessionId, version, startedAt: s.startedAt, endedAt, protocol: s.protocol, grantId: s.grantId, userId: s.userId, userName: s.userName,
+      targetId: s.targetId, targetName: s.targetName, login: s.login, clientAddress: s.clientAddress, node: s.node, redactParameters: s.redactParameters,
+      endReason: wellFormed(endReason), events: version === 1 ? this.#chain.events : 0, chunks: version === 1 ? this.#chain.chunks : 0,
+      bytesOut: this.#bytesOut, bytesIn: this.#bytesIn, digest, keyId, signature, v: RECORDING_VERSION,
+    };
+  }
+
+  #publish(make: () => RecordedEvent): void {
+    if (this.#viewers.size === 0) return;
+    const event = make();
+    for (const v of [...this.#viewers]) v.event(event);
+  }
+
+  #guard(what: string, fn: () => void): void {
+    if (this.#ended) {
+      this.#ctx.log.warn(`late:${what}`, "recording: an engine reported an event after the session's recording ended; it is not recorded", { sessionId: this.sessionId, call: what });
+      return;
+    }
+    try {
+      fn();
+    } catch (err) {
+      this.#fault(what, err);
+    }
+  }
+
+  #fault(what: string, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.#ctx.log.error(`fault:${what}:${message.slice(0, 80)}`, "recording: a fault while recording; the session goes on", { sessionId: this.sessionId, call: what, cause: message.slice(0, 300) });
+  }
+}

@@ -1,0 +1,174 @@
+// The recording schema in ClickHouse, applied by numbered migrations recorded in the
+// database's own schema_migrations table. The same statements run embedded (chdb) and on a
+// ClickHouse server. Retention is a TTL on each table from the session's start, so a
+// session's rows expire together; changing it in the configuration alters the tables at the
+// next start.
+import type { ClickHouseClient } from "@clickhouse/client";
+import { RecorderError } from "./errors.js";
+
+export const DEFAULT_RETENTION_DAYS = 365;
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Tables with a retention TTL. */
+const RETAINED = ["sessions", "events", "chunks", "keyframes", "text"] as const;
+
+const ttl = (days: number) => `TTL toDateTime(started_at) + INTERVAL ${days} DAY`;
+// Remembered insert tokens: a batch replayed from the spool within this many blocks is dropped.
+const DEDUP = "non_replicated_deduplication_window = 10000, ttl_only_drop_parts = 1";
+const started = "start_ms Int64 EPHEMERAL, started_at DateTime64(3, 'UTC') DEFAULT fromUnixTimestamp64Milli(start_ms, 'UTC') CODEC(Delta, ZSTD(1))";
+const at = "ts_ms Int64 EPHEMERAL, ts DateTime64(3, 'UTC') DEFAULT fromUnixTimestamp64Milli(ts_ms, 'UTC') CODEC(DoubleDelta, ZSTD(1))";
+
+interface Migration {
+  version: number;
+  name: string;
+  statements(db: string, days: number): string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "sessions, events, chunks, keyframes, text",
+    statements: (db, days) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.sessions (
+        session_id String,
+        version UInt8,
+        ${started},
+        end_ms Int64 EPHEMERAL,
+        ended_at Nullable(DateTime64(3, 'UTC')) DEFAULT if(end_ms = 0, NULL, fromUnixTimestamp64Milli(end_ms, 'UTC')),
+        protocol LowCardinality(String),
+        grant_id String,
+        user_id String,
+        user_name LowCardinality(String),
+        target_id String,
+        target_name LowCardinality(String),
+        login LowCardinality(String),
+        client_address String,
+        node LowCardinality(String),
+        redact_parameters UInt8,
+        end_reason String,
+        events UInt64,
+        chunks UInt32,
+        bytes_out UInt64,
+        bytes_in UInt64,
+        digest String,
+        key_id String,
+        signature String,
+        v UInt8,
+        INDEX session_idx session_id TYPE bloom_filter GRANULARITY 1
+      ) ENGINE = ReplacingMergeTree(version)
+      PARTITION BY toYYYYMM(started_at) ORDER BY (started_at, session_id) ${ttl(days)} SETTINGS ${DEDUP}`,
+      `CREATE TABLE IF NOT EXISTS ${db}.events (
+        session_id String CODEC(ZSTD(1)),
+        seq UInt64 CODEC(Delta, ZSTD(1)),
+        ${at},
+        kind LowCardinality(String),
+        channel UInt32 CODEC(ZSTD(1)),
+        offset UInt64 CODEC(Delta, ZSTD(1)),
+        b64 String EPHEMERAL,
+        data String DEFAULT base64Decode(b64) CODEC(ZSTD(1)),
+        meta String CODEC(ZSTD(3)),
+        chunk UInt32 CODEC(Delta, ZSTD(1)),
+        v UInt8 CODEC(ZSTD(1)),
+        ${started}
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(started_at) ORDER BY (session_id, seq) ${ttl(days)} SETTINGS ${DEDUP}`,
+      `CREATE TABLE IF NOT EXISTS ${db}.chunks (
+        session_id String,
+        chunk UInt32,
+        first_seq UInt64,
+        last_seq UInt64,
+        events UInt32,
+        prev String,
+        hash String,
+        ${at},
+        ${started}
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(started_at) ORDER BY (session_id, chunk) ${ttl(days)} SETTINGS ${DEDUP}`,
+      `CREATE TABLE IF NOT EXISTS ${db}.keyframes (
+        session_id String,
+        channel UInt32,
+        offset UInt64 CODEC(Delta, ZSTD(1)),
+        ${at},
+        cols UInt16,
+        rows UInt16,
+        screen String CODEC(ZSTD(3)),
+        ${started}
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(started_at) ORDER BY (session_id, channel, offset) ${ttl(days)} SETTINGS ${DEDUP}`,
+      `CREATE TABLE IF NOT EXISTS ${db}.text (
+        ${at},
+        session_id String,
+        user_name LowCardinality(String),
+        target_name LowCardinality(String),
+        protocol LowCardinality(String),
+        source LowCardinality(String),
+        channel UInt32,
+        offset UInt64,
+        seq UInt64,
+        line String CODEC(ZSTD(3)),
+        ${started},
+        INDEX line_ngrams lowerUTF8(line) TYPE ngrambf_v1(3, 65536, 2, 0) GRANULARITY 4
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(started_at) ORDER BY (ts, session_id) ${ttl(days)} SETTINGS ${DEDUP}`,
+    ],
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+export function checkDatabaseName(db: string): string {
+  if (!IDENT.test(db)) throw new RecorderError("INVALID_QUERY", `${JSON.stringify(db)} is not a usable ClickHouse database name: use letters, digits and _`);
+  return db;
+}
+
+async function rows<T>(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  const rs = await client.query({ query, query_params: params, format: "JSONEachRow" });
+  return rs.json<T>();
+}
+
+/**
+ * Brings the database to SCHEMA_VERSION: creates it, applies the migrations not yet
+ * recorded, and sets every table's TTL to `retentionDays`. Safe to run on every start and by
+ * several nodes at once (every statement is idempotent). Refuses a database whose schema is
+ * newer than this program.
+ */
+export async function migrate(client: ClickHouseClient, db: string, retentionDays = DEFAULT_RETENTION_DAYS): Promise<{ applied: number[] }> {
+  checkDatabaseName(db);
+  if (!Number.isSafeInteger(retentionDays) || retentionDays < 1) {
+    throw new RecorderError("INVALID_QUERY", `retention must be a whole number of days, at least 1 (got ${retentionDays})`);
+  }
+  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+  await client.command({
+    query: `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
+            ENGINE = ReplacingMergeTree ORDER BY version`,
+  });
+  const done = new Set((await rows<{ version: number | string }>(client, `SELECT DISTINCT version FROM ${db}.schema_migrations`)).map((r) => Number(r.version)));
+  const newest = Math.max(0, ...done);
+  if (newest > SCHEMA_VERSION) {
+    throw new RecorderError("SCHEMA_TOO_NEW", `the recording database ${db} has schema version ${newest}, newer than this gateway's ${SCHEMA_VERSION}: upgrade the gateway`);
+  }
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    if (done.has(m.version)) continue;
+    for (const statement of m.statements(db, retentionDays)) await client.command({ query: statement });
+    await client.insert({ table: `${db}.schema_migrations`, values: [{ version: m.version, name: m.name }], format: "JSONEachRow" });
+    applied.push(m.version);
+  }
+  await setRetention(client, db, retentionDays);
+  return { applied };
+}
+
+async function setRetention(client: ClickHouseClient, db: string, days: number): Promise<void> {
+  const found = await rows<{ name: string; create_table_query: string }>(
+    client,
+    "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}",
+    { db },
+  );
+  for (const table of RETAINED) {
+    const query = found.find((t) => t.name === table)?.create_table_query ?? "";
+    const current = /toIntervalDay\((\d+)\)|INTERVAL (\d+) DAY/i.exec(query);
+    if (current && Number(current[1] ?? current[2]) === days) continue;
+    await client.command({ query: `ALTER TABLE ${db}.${table} MODIFY ${ttl(days)}` });
+  }
+}

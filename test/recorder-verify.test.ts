@@ -1,0 +1,143 @@
+// Verification names what was done to a stored session: a modified row, a deleted row or
+// chunk, an inserted row, chunks put out of order, a forged or re-signed final digest.
+import { generateKeyPairSync } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRecorder, ed25519Signer, ed25519Verifier, RecordingReader, type Recorder } from "../recorder/index.js";
+import { closeEmbedded, embedded, freshDatabase, keptLogger, sessionStart, tempDir } from "./recorder-kit.js";
+
+const keys = generateKeyPairSync("ed25519");
+const database = freshDatabase();
+let recorder: Recorder;
+let reader: RecordingReader;
+
+beforeAll(async () => {
+  const { ch } = await embedded();
+  const signer = ed25519Signer(keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+  // Chunks of 8 events: event n is in chunk floor(n / 8).
+  recorder = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), signer, chain: { events: 8 } });
+  reader = new RecordingReader({ client: ch.client, database, recorder, verifier: ed25519Verifier([keys.publicKey]) });
+});
+
+afterAll(async () => {
+  await recorder.close();
+  await closeEmbedded();
+});
+
+/** A sealed session of 48 events (start, 46 statements, end): chunks 0..5. */
+async function recorded(): Promise<string> {
+  const s = sessionStart({ protocol: "postgres" });
+  const rec = recorder.open(s);
+  for (let i = 1; i <= 46; i++) rec.sql({ text: `UPDATE accounts SET balance = balance + ${i} WHERE id = ${i}`, params: null, durationMs: 1, tag: "UPDATE 1", rows: 1, sqlstate: null, error: null, stage: null });
+  await rec.end("client closed");
+  return s.sessionId;
+}
+
+async function sql(query: string, params: Record<string, unknown>): Promise<void> {
+  const { ch } = await embedded();
+  await ch.client.command({ query, query_params: params, clickhouse_settings: { mutations_sync: "2" } });
+}
+
+const EVENT_COLUMNS = "session_id, seq, ts_ms, kind, channel, offset, b64, meta, chunk, v, start_ms";
+const EVENT_VALUES = "session_id, seq, toUnixTimestamp64Milli(ts), kind, channel, offset, base64Encode(data), meta, chunk, v, toUnixTimestamp64Milli(started_at)";
+
+describe("recording verification", () => {
+  it("finds an untouched session intact, sealed and validly signed", async () => {
+    const id = await recorded();
+    expect(await reader.verify(id)).toMatchObject({ ok: true, sealed: true, chunks: 6, events: 48, unchainedEvents: 0, signature: "valid", problem: null });
+  });
+
+  it("names the chunk of a row changed in place", async () => {
+    const id = await recorded();
+    await sql(`ALTER TABLE ${database}.events UPDATE meta = replaceOne(meta, 'balance + 20', 'balance + 20000') WHERE session_id = {sid:String} AND seq = 20`, { sid: id });
+    expect((await reader.verify(id)).problem).toMatchObject({ kind: "modified", chunk: 2 });
+    expect((await reader.verify(id)).ok).toBe(false);
+  });
+
+  it("names a deleted row and the chunk it was in", async () => {
+    const id = await recorded();
+    await sql(`ALTER TABLE ${database}.events DELETE WHERE session_id = {sid:String} AND seq = 13`, { sid: id });
+    expect((await reader.verify(id)).problem).toMatchObject({ kind: "missing", chunk: 1, seq: 13 });
+  });
+
+  it("names a row inserted beside a real one", async () => {
+    const id = await recorded();
+    await sql(
+      `INSERT INTO ${database}.events (${EVENT_COLUMNS}) SELECT session_id, seq, toUnixTimestamp64Milli(ts), kind, channel, offset, base64Encode(data),
+       replaceOne(meta, 'UPDATE', 'DELETE'), chunk, v, toUnixTimestamp64Milli(started_at) FROM ${database}.events WHERE session_id = {sid:String} AND seq = 30`,
+      { sid: id },
+    );
+    expect((await reader.verify(id)).problem).toMatchObject({ kind: "inserted", chunk: 3, seq: 30 });
+  });
+
+  it("names a row added after the sealed end", async () => {
+    const id = await recorded();
+    await sql(
+      `INSERT INTO ${database}.events (${EVENT_COLUMNS}) SELECT session_id, seq + 1, toUnixTimestamp64Milli(ts), 'sql', channel, offset, base64Encode(data), '{}', chunk, v,
+       toUnixTimestamp64Milli(started_at) FROM ${database}.events WHERE session_id = {sid:String} AND seq = 47`,
+      { sid: id },
+    );
+    expect((await reader.verify(id)).problem).toMatchObject({ kind: "inserted", seq: 48 });
+  });
+
+  it("names a deleted chunk", async () => {
+    const id = await recorded();
+    await sql(`ALTER TABLE ${database}.events DELETE WHERE session_id = {sid:String} AND seq BETWEEN 24 AND 31`, { sid: id });
+    await sql(`ALTER TABLE ${database}.chunks DELETE WHERE session_id = {sid:String} AND chunk = 3`, { sid: id });
+    expect((await reader.verify(id)).problem).toMatchObject({ kind: "missing", chunk: 3 });
+  });
+
+  it("names the last chunks cut off, digest and all", async () => {
+    const id = await recorded();
+    await sql(`ALTER TABLE ${database}.events DELETE WHERE session_id = {sid:String} AND seq >= 40`, { sid: id });
+    await sql(`ALTER TABLE ${database}.chunks DELETE WHERE session_id = {sid:String} AND chunk = 5`, { sid: id });
+    expect((await reader.verify(id)).problem).toMatchObject({ kind: "truncated", chunk: 5 });
+  });
+
+  it("names chunks swapped in place", async () => {
+    const id = await recorded();
+    // Chunks 2 and 3 trade places: their events are renumbered into each other's seqs.
+    await sql(`CREATE TABLE ${database}.swap ENGINE = Memory AS SELECT *, if(seq < 24, seq + 8, seq - 8) AS new_seq FROM ${database}.events WHERE session_id = {sid:String} AND seq BETWEEN 16 AND 31`, { sid: id });
+    await sql(`ALTER TABLE ${database}.events DELETE WHERE session_id = {sid:String} AND seq BETWEEN 16 AND 31`, { sid: id });
+    await sql(`INSERT INTO ${database}.events (${EVENT_COLUMNS}) SELECT ${EVENT_VALUES.replace(", seq,", ", new_seq,")} FROM ${database}.swap`, {});
+    await sql(`DROP TABLE ${database}.swap`, {});
+    expect((await reader.verify(id)).problem).toMatchObject({ kind: "reordered", chunk: 2 });
+  });
+
+  it("names chunk records put out of order", async () => {
+    const id = await recorded();
+    // chunk is part of the sorting key: the rows are moved by reinserting them.
+    await sql(`CREATE TABLE ${database}.swapc ENGINE = Memory AS SELECT *, if(chunk = 1, 4, 1) AS new_chunk FROM ${database}.chunks WHERE session_id = {sid:String} AND chunk IN (1, 4)`, { sid: id });
+    await sql(`ALTER TABLE ${database}.chunks DELETE WHERE session_id = {sid:String} AND chunk IN (1, 4)`, { sid: id });
+    await sql(`INSERT INTO ${database}.chunks (session_id, chunk, first_seq, last_seq, events, prev, hash, ts_ms, start_ms)
+               SELECT session_id, new_chunk, first_seq, last_seq, events, prev, hash, toUnixTimestamp64Milli(ts), toUnixTimestamp64Milli(started_at) FROM ${database}.swapc`, {});
+    await sql(`DROP TABLE ${database}.swapc`, {});
+    expect((await reader.verify(id)).problem).toMatchObject({ kind: "reordered", chunk: 1 });
+  });
+
+  it("tells a forged digest and a digest signed by another key", async () => {
+    const forged = await recorded();
+    await sql(`ALTER TABLE ${database}.sessions UPDATE digest = repeat('0', 64) WHERE session_id = {sid:String}`, { sid: forged });
+    expect((await reader.verify(forged)).problem).toMatchObject({ kind: "modified", chunk: null });
+
+    const resigned = await recorded();
+    const other = generateKeyPairSync("ed25519");
+    const otherSigner = ed25519Signer(other.privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+    const mine = ed25519Signer(keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+    await sql(`ALTER TABLE ${database}.sessions UPDATE signature = {sig:String} WHERE session_id = {sid:String}`, { sid: resigned, sig: otherSigner.sign(Buffer.from("x")).toString("base64") });
+    expect(await reader.verify(resigned)).toMatchObject({ ok: false, signature: "invalid", keyId: mine.keyId });
+
+    const unknown = await recorded();
+    await sql(`ALTER TABLE ${database}.sessions UPDATE key_id = {kid:String} WHERE session_id = {sid:String}`, { sid: unknown, kid: otherSigner.keyId });
+    expect(await reader.verify(unknown)).toMatchObject({ signature: "unknown-key", problem: null });
+  });
+
+  it("checks a live session's closed chunks and counts its open tail", async () => {
+    const s = sessionStart({ protocol: "postgres" });
+    const rec = recorder.open(s);
+    for (let i = 0; i < 20; i++) rec.sql({ text: `SELECT ${i}`, params: null, durationMs: 1, tag: "SELECT 1", rows: 1, sqlstate: null, error: null, stage: null });
+    await recorder.flush();
+    expect(await reader.verify(s.sessionId)).toMatchObject({ ok: true, live: true, sealed: false, chunks: 2, events: 16, unchainedEvents: 5 });
+    await rec.end("done");
+    expect(await reader.verify(s.sessionId)).toMatchObject({ ok: true, live: false, sealed: true, events: 22 });
+  });
+});

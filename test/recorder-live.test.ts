@@ -30,10 +30,9 @@ describe("live watching", () => {
     rec.channelOpen({ channel: 0, type: "shell", pty: { term: "xterm", cols: 100, rows: 30 }, command: null });
     const written: Buffer[] = [];
     let total = 0;
-    let lastLine = "";
     const watchers: Watched[] = [];
     for (let i = 0; i < 3000; i++) {
-      lastLine = `line ${String(i).padStart(5, "0")} ${"=".repeat(i % 40)}`;
+      const lastLine = `line ${String(i).padStart(5, "0")} ${"=".repeat(i % 40)}`;
       // Lines cut anywhere, escape sequences included, so the splice falls inside chunks.
       const bytes = Buffer.from(`\x1b[32m${lastLine}\x1b[0m\r\n`);
       const cut = i % 5;

@@ -1,7 +1,7 @@
 // The PostgreSQL engine end to end: stock psql and the pg driver through `jitgate serve`
 // to a private scram-sha-256 cluster, logging in upstream with the vault's password.
 import { execFile, spawn } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -70,9 +70,36 @@ async function refusal(cfg: pg.ClientConfig): Promise<{ code: string; message: s
   }
 }
 
+/** A CA and a server certificate for 127.0.0.1 made with openssl, and another CA that did not sign it. */
+async function makeServerCertificates(certs: string): Promise<void> {
+  mkdirSync(certs, { recursive: true });
+  const ssl = (args: string[]) => run("openssl", args, { cwd: certs });
+  await ssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test-ca", "-days", "1", "-keyout", "ca.key", "-out", "ca.crt"]);
+  await ssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=other-ca", "-days", "1", "-keyout", "other.key", "-out", "other.crt"]);
+  await ssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"]);
+  writeFileSync(join(certs, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
+  await ssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", "server.crt"]);
+  // The server runs as the postgres user when the tests run as root, and wants its key private.
+  const pw = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("postgres:"))?.split(":");
+  if (process.getuid?.() === 0 && pw) for (const f of ["server.key", "server.crt"]) chownSync(join(certs, f), Number(pw[2]), Number(pw[3]));
+  chmodSync(join(certs, "server.key"), 0o600);
+  chmodSync(certs, 0o755);
+}
+
+let certs = "";
+
 beforeAll(async () => {
   cluster = await startPrivateCluster({ auth: "scram-sha-256", superuserPassword: SUPER });
+  // Not under dir: the server (another user when run as root) must reach its files.
+  certs = tempDir("jg-pg-certs");
+  await makeServerCertificates(certs);
+  await superQuery(`ALTER SYSTEM SET ssl_cert_file = '${join(certs, "server.crt")}'`);
+  await superQuery(`ALTER SYSTEM SET ssl_key_file = '${join(certs, "server.key")}'`);
+  await superQuery("ALTER SYSTEM SET ssl = on");
+  await superQuery("SELECT pg_reload_conf()");
   await superQuery("CREATE ROLE app LOGIN PASSWORD 'app-password-in-the-vault'");
+  await superQuery("CREATE ROLE jgadmin LOGIN CREATEROLE PASSWORD 'jgadmin-password-in-the-vault'");
+  await superQuery("GRANT app TO jgadmin WITH ADMIN OPTION");
   await superQuery("CREATE DATABASE shop OWNER app");
   const shop = new pg.Client({ connectionString: cluster.url.replace(/\/postgres$/, "/shop") });
   await shop.connect();
@@ -80,7 +107,9 @@ beforeAll(async () => {
   await shop.query("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)");
   await shop.query("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 5) g");
   await shop.end();
-  gw = await startGateway({ dataDir: join(dir, "data"), adminPassword: admin.password, extraConfig: ["pg: { handshakeTimeout: 1500ms }"] });
+  gw = await startGateway({ dataDir: join(dir, "data"), adminPassword: admin.password, extraConfig: [
+    `pg: { handshakeTimeout: 1500ms, upstreamTls: { db-verify: { mode: verify-full, ca: "${join(certs, "ca.crt")}" }, db-wrong-ca: { mode: verify-full, ca: "${join(certs, "other.crt")}" } } }`,
+  ] });
   pgPort = gw.ports.postgres ?? 0;
   expect((await admin.login(gw)).code).toBe(0);
   writeFileSync(join(dir, "p.yaml"), `
@@ -100,12 +129,21 @@ policies:
     requireReason: false
     approvals: { count: 0 }
     session: { readOnly: true, statementTimeout: 1s }
+  - name: other-dbs
+    subjects: { roles: [admin] }
+    targets: [db-verify, db-wrong-ca, db-eph]
+    logins: [app, analyst]
+    maxDuration: 1h
+    requireReason: false
+    approvals: { count: 0 }
 `);
   await admin.ok(["policies", "apply", join(dir, "p.yaml")]);
-  for (const t of ["db-1", "db-ro"]) {
+  for (const t of ["db-1", "db-ro", "db-verify", "db-wrong-ca", "db-eph"]) {
     await admin.ok(["targets", "add", t, "--kind", "postgres", "--address", `127.0.0.1:${cluster.port}`]);
-    await admin.ok(["accounts", "add", t, "app", "--auth", "password", "--secret-stdin"], { input: "app-password-in-the-vault" });
+    if (t !== "db-eph") await admin.ok(["accounts", "add", t, "app", "--auth", "password", "--secret-stdin"], { input: "app-password-in-the-vault" });
   }
+  await admin.ok(["accounts", "add", "db-eph", "jgadmin", "--auth", "password", "--secret-stdin"], { input: "jgadmin-password-in-the-vault" });
+  await admin.ok(["accounts", "add", "db-eph", "analyst", "--auth", "ephemeral", "--option", "memberOf=app", "--option", "adminVia=jgadmin"]);
 });
 
 afterAll(async () => {
@@ -113,6 +151,7 @@ afterAll(async () => {
   await cluster?.stop();
   admin.cleanup();
   rmSync(dir, { recursive: true, force: true });
+  rmSync(certs, { recursive: true, force: true });
 });
 
 describe("PostgreSQL through the gateway", () => {
@@ -208,10 +247,10 @@ describe("PostgreSQL through the gateway", () => {
   });
 
   it("refuses an expired grant's token, naming the expiry", async () => {
-    const id = await grantFor("db-1", "app", "2s");
-    const c = await connection("db-1");
+    const id = await grantFor("db-1", "app", "5s");
+    const c = await admin.ok<Conn & { notAfter: string }>(["pg", "db-1", "--db", "shop", "--port", String(pgPort)]);
     expect(c.grantId).toBe(id);
-    await new Promise((r) => setTimeout(r, 2100));
+    await new Promise((r) => setTimeout(r, Date.parse(c.notAfter) - Date.now() + 200));
     expect(await refusal({ user: "admin", database: "db-1/shop", password: c.password })).toMatchObject({ code: "28000", message: expect.stringContaining(`grant ${id} expired`) });
   });
 
@@ -235,6 +274,52 @@ describe("PostgreSQL through the gateway", () => {
     await expect(again.query("BEGIN READ WRITE")).rejects.toMatchObject({ message: expect.stringContaining("read-only grant") });
     await again.end().catch(() => undefined);
     expect(await refusal({ user: "admin", database: "db-ro/shop", password: ro.password, options: "-c default_transaction_read_only=off" } as pg.ClientConfig)).toMatchObject({ code: "42501" });
+  });
+});
+
+describe("upstream logins", () => {
+  async function whoAndTls(target: string, login = "app"): Promise<{ user: string; ssl: boolean } | { code: string; message: string }> {
+    await grantFor(target, login);
+    const c = await connection(target);
+    const cl = client(c, { database: `${target}/shop` });
+    try {
+      await cl.connect();
+    } catch (err) {
+      return { code: (err as { code?: string }).code ?? "", message: (err as Error).message };
+    }
+    try {
+      const r = await cl.query<{ user: string; ssl: boolean }>("SELECT current_user AS user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+      await cl.query("SELECT count(*) FROM items");
+      return r.rows[0] as { user: string; ssl: boolean };
+    } finally {
+      await cl.end();
+    }
+  }
+
+  it("uses TLS when the target offers it, verifies it when configured, and refuses a certificate from another CA", async () => {
+    const v = await whoAndTls("db-verify");
+    expect(v).toEqual({ user: "app", ssl: true });
+    expect(await whoAndTls("db-wrong-ca")).toMatchObject({ code: "08006", message: expect.stringMatching(/cannot reach the target.*TLS/) });
+  });
+
+  it("logs in as the grant's ephemeral role", async () => {
+    // The role is made when the grant is scheduled; the first connection may beat it.
+    let got: Awaited<ReturnType<typeof whoAndTls>> | null = null;
+    await grantFor("db-eph", "analyst");
+    await waitFor("the ephemeral role", async () => {
+      const c = await connection("db-eph");
+      const cl = client(c, { database: "db-eph/shop" });
+      try {
+        await cl.connect();
+        got = (await cl.query<{ user: string; ssl: boolean }>("SELECT current_user AS user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).rows[0] ?? null;
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await cl.end().catch(() => undefined);
+      }
+    });
+    expect(got).toMatchObject({ user: expect.stringMatching(/^jg_admin_[0-9a-f]{12}$/), ssl: true });
   });
 });
 

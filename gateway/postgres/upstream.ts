@@ -4,8 +4,8 @@
 // its first ReadyForQuery. What the greeting carried is handed to the relay.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { isIP, connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { serialize } from "pg-protocol";
 import type { PgTlsMode } from "../config.js";
 import { PgGatewayError } from "./errors.js";
@@ -61,13 +61,12 @@ function openSocket(spec: UpstreamSpec): Promise<Socket> {
 function startTls(spec: UpstreamSpec, socket: Socket): Promise<TLSSocket> {
   const verify = spec.tls.mode === "verify-ca" || spec.tls.mode === "verify-full";
   return new Promise((resolve, reject) => {
-    const tls = tlsConnect({
-      socket,
-      servername: /^[\d.:]+$/.test(spec.host) ? undefined : spec.host,
-      ca: spec.tls.caFile ? readFileSync(spec.tls.caFile) : undefined,
-      rejectUnauthorized: verify,
-      checkServerIdentity: spec.tls.mode === "verify-full" ? undefined : () => undefined,
-    });
+    const options: ConnectionOptions = { socket, host: spec.host, rejectUnauthorized: verify };
+    // SNI carries names only; the certificate is still checked against an address.
+    if (!isIP(spec.host)) options.servername = spec.host;
+    if (spec.tls.caFile) options.ca = readFileSync(spec.tls.caFile);
+    if (spec.tls.mode !== "verify-full") options.checkServerIdentity = () => undefined;
+    const tls = tlsConnect(options);
     const timer = setTimeout(() => {
       tls.destroy();
       reject(failed(spec, "the TLS handshake did not finish"));

@@ -53,7 +53,13 @@ const fileSchema = z.strictObject({
     })
     .optional(),
   database: z.strictObject({ url: url(["postgres", "postgresql"]) }).optional(),
-  clickhouse: z.strictObject({ url: url(["http", "https"]) }).optional(),
+  clickhouse: z
+    .strictObject({
+      url: url(["http", "https"]).optional(),
+      database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a ClickHouse database name: letters, digits and _").optional(),
+      retention: duration.refine((ms) => ms >= 86_400_000, "must be at least 1d").optional(),
+    })
+    .optional(),
   nats: z.strictObject({ url: url(["nats", "tls"]) }).optional(),
   auth: z.strictObject({ sessionTtl: duration.optional() }).optional(),
   expiry: z.strictObject({ sweepInterval: duration.optional() }).optional(),
@@ -71,6 +77,10 @@ export interface GatewayConfig {
   bodyLimit: number;
   databaseUrl: string | null;
   clickhouseUrl: string | null;
+  /** The ClickHouse database of the recordings (embedded or served). */
+  clickhouseDatabase: string;
+  /** How long recordings are kept (whole days, a TTL on the tables). */
+  recordingRetentionDays: number;
   natsUrl: string | null;
   sessionTtlMs: number;
   sweepIntervalMs: number;
@@ -135,6 +145,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     bodyLimit: file.api?.bodyLimit ?? 64 * 1024,
     databaseUrl: file.database?.url ?? (env.JITGATE_DATABASE_URL || null),
     clickhouseUrl: file.clickhouse?.url ?? null,
+    clickhouseDatabase: file.clickhouse?.database ?? "jitgate",
+    recordingRetentionDays: Math.ceil((file.clickhouse?.retention ?? 365 * 86_400_000) / 86_400_000),
     natsUrl: file.nats?.url ?? null,
     sessionTtlMs: file.auth?.sessionTtl ?? 12 * 3600_000,
     sweepIntervalMs: file.expiry?.sweepInterval ?? 5_000,

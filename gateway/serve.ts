@@ -81,7 +81,7 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     writeFileSync(caPath, authorities.tls.certPem);
     let ready = true;
     const router = buildRouter(async () => ready && (await store.query("SELECT 1")).length === 1, VERSION);
-    const recording = await openRecorder(cfg, logger);
+    const recording = await openRecorder(cfg, logger, { secrets: vault.secrets, serialise: (fn) => clusterLock(store, AUTHORITIES_LOCK, fn) });
     cleanups.push(() => recording.close());
     const svc: GatewayServices = { sessions, secrets: vault.secrets, authorities, rotations, rekey: { deps: { sql: store, clock: systemClock }, exclusive: (fn) => clusterLock(store, REKEY_LOCK, fn) } };
     const server = createApiServer({ cp, svc, router, logger, bodyLimit: cfg.bodyLimit, tls });

@@ -3,7 +3,8 @@
 // watching.
 import type { ClickHouseClient } from "@clickhouse/client";
 import { DEFAULT_CHAIN_LIMITS, type ChainLimits } from "./chain.js";
-import { clickHouseSink } from "./clickhouse.js";
+import { cause, clickHouseSink } from "./clickhouse.js";
+import { RecorderError } from "./errors.js";
 import { DEFAULT_INGEST_LIMITS, Ingest, type IngestLimits, type IngestStats } from "./ingest.js";
 import type { LiveListener, LiveSubscription } from "./live.js";
 import { LogOnce } from "./log-once.js";
@@ -68,10 +69,37 @@ const TICK_MS = 1000;
 
 export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
   const database = checkDatabaseName(opts.database ?? "jitgate");
-  if (opts.migrate !== false) await migrate(opts.client, database, opts.retentionDays ?? DEFAULT_RETENTION_DAYS);
   const log = new LogOnce(opts.logger);
+  // A served ClickHouse down at start must not stop the gateway: the schema is then made
+  // before the first insert that gets through, and batches wait in the spool meanwhile.
+  let schema: Promise<void> | null = opts.migrate === false ? Promise.resolve() : null;
+  const ensureSchema = () => {
+    schema ??= migrate(opts.client, database, opts.retentionDays ?? DEFAULT_RETENTION_DAYS).then(
+      () => undefined,
+      (err: unknown) => {
+        schema = null;
+        throw err;
+      },
+    );
+    return schema;
+  };
+  try {
+    await ensureSchema();
+  } catch (err) {
+    if (err instanceof RecorderError) throw err;
+    log.warn("unavailable", "recording: ClickHouse is unavailable at start; batches go to the local spool until it is back", { cause: cause(err) });
+  }
   const spool = await Spool.open(opts.spoolDir, opts.logger);
-  const sink = opts.sink ?? clickHouseSink({ client: opts.client, database, localDir: opts.localInsertDir ?? null });
+  const inner = opts.sink ?? clickHouseSink({ client: opts.client, database, localDir: opts.localInsertDir ?? null });
+  const sink: RecordSink = {
+    async insert(part) {
+      await ensureSchema().catch((err: unknown) => {
+        if (err instanceof RecorderError) throw err;
+        throw new RecorderError("UNAVAILABLE", `the recording schema could not be applied: ${cause(err)}`, err);
+      });
+      await inner.insert(part);
+    },
+  };
   const ingest = new Ingest(sink, spool, log, { ...DEFAULT_INGEST_LIMITS, ...opts.limits });
   const now = opts.now ?? Date.now;
   const recordings = new Map<string, Recording>();

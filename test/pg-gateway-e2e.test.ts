@@ -394,6 +394,7 @@ describe("bad input from clients", () => {
     const lie = await exchange([int32(100), int32(196608), Buffer.from("user\0admin\0")]);
     expect(lie.closed).toBe(true);
     expect(lie.ms).toBeGreaterThanOrEqual(1400);
+    expect(errorText(lie.data)).toMatch(/did not send a complete message within 1500 ms/);
     // A bad message length after login is refused the same way.
     const c2 = client(token);
     await c2.connect();
@@ -402,6 +403,8 @@ describe("bad input from clients", () => {
     (c2 as unknown as { connection: { stream: Socket } }).connection.stream.write(Buffer.from([0x51, 0, 0, 0, 1]));
     await ended;
     expect((await healthy.query("SELECT count(*)::int AS n FROM items")).rows).toEqual([{ n: 7 }]);
+    expect(gw.stderr()).toMatch(/postgres connection refused.*unsupported frontend protocol 2\.0/);
+    expect(gw.stderr()).toMatch(/postgres session input refused.*invalid message from the client/);
   });
 
   it("answers a protocol 3.2 request with NegotiateProtocolVersion and carries on in 3.0", async () => {

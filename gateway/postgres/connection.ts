@@ -94,6 +94,7 @@ export async function handleConnection(deps: ConnectionDeps, raw: Socket): Promi
       readOnly: grant.sessionOptions.readOnly,
       maxMessage: ctx.config.pg.maxMessageBytes,
       cancel,
+      onRefused: (reason) => ctx.logger.warn("postgres session input refused", { sessionId: open.id, client: clientAddress, reason }),
       onEnd: (reason) => {
         key.release();
         deps.live.delete(r);
@@ -151,7 +152,7 @@ function refuse(ctx: EngineContext, client: Conn, err: unknown, req: StartupRequ
   const e = err instanceof PgGatewayError ? err : null;
   if (!e) ctx.logger.error("postgres connection failed", { client: clientAddress, err: err instanceof Error ? err.stack ?? err.message : String(err) });
   const reason = e?.message ?? "jitgate: internal error; the gateway's log has the details";
-  if (e && (e.code === "PG_CLOSED" || e.code === "PG_TIMEOUT")) {
+  if (e?.code === "PG_CLOSED") {
     ctx.logger.warn("postgres client left during the handshake", { client: clientAddress, reason });
     client.destroy();
     return;

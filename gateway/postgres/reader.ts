@@ -80,7 +80,7 @@ export class MessageReader {
     while (this.have < n) {
       if (this.ended) throw this.ended;
       const left = deadline - Date.now();
-      if (left <= 0) throw new PgGatewayError("PG_TIMEOUT", "08006", `the ${this.limits.peer} sent nothing for ${this.limits.timeoutMs} ms during the handshake`);
+      if (left <= 0) throw new PgGatewayError("PG_TIMEOUT", "08006", `the ${this.limits.peer} did not send a complete message within ${this.limits.timeoutMs} ms during the handshake`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.waiter = () => {

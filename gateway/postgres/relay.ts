@@ -26,6 +26,8 @@ export interface RelayOptions {
   cancel: () => void;
   /** Called once, when both sides are done. */
   onEnd: (reason: string) => void;
+  /** Bad input from either side, for the log. */
+  onRefused: (reason: string) => void;
 }
 
 const MAX_RECORDED_BODY = 1 << 20;
@@ -119,6 +121,7 @@ export class Relay {
   /** Bad input from either side: tell the client (when the stream allows), close both. */
   private refuse(err: unknown): void {
     const e = err instanceof PgGatewayError ? err : new PgGatewayError("PG_PROTOCOL", "08P01", String(err));
+    this.o.onRefused(e.message);
     this.cut(e.message, e.sqlstate);
   }
 

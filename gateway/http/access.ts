@@ -127,6 +127,7 @@ export class HttpAccess {
       throw new HttpError(502, "SECRET_NOT_STORED", `the gateway holds no password for ${grant.login} on ${target}: ask an admin to run jitgate accounts set-secret ${target} ${grant.login} --secret-stdin`);
     }
     const access: Access = { grant, options, injection: injectionFor(options, grant.login, secret) };
+    if (this.ended.get(key(user, target))?.grantId === grant.grantId) return null;
     if (this.grants.size >= MAX_ENTRIES) this.grants.clear();
     this.grants.set(key(user, target), { value: access, checkedAt: this.now() });
     return access;

@@ -115,6 +115,7 @@ export function relay(
     const finish = (err: Error | null) => {
       if (settled) return;
       settled = true;
+      if (err && !res.headersSent) status = 502;
       record();
       if (err && !res.headersSent) reject(new UpstreamError(describe(err, origin), { cause: err }));
       else {

@@ -28,6 +28,7 @@ import { hostname } from "node:os";
 import { ENGINES } from "./engines.js";
 import type { EngineContext } from "./engine.js";
 import { openRecorder } from "./recording/open.js";
+import { attachLiveSockets } from "./api/live-socket.js";
 import type { GatewayServices } from "./services.js";
 
 export class ListenError extends Error {
@@ -83,8 +84,9 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     const router = buildRouter(async () => ready && (await store.query("SELECT 1")).length === 1, VERSION);
     const recording = await openRecorder(cfg, logger, { secrets: vault.secrets, serialise: (fn) => clusterLock(store, AUTHORITIES_LOCK, fn) });
     cleanups.push(() => recording.close());
-    const svc: GatewayServices = { sessions, secrets: vault.secrets, authorities, rotations, rekey: { deps: { sql: store, clock: systemClock }, exclusive: (fn) => clusterLock(store, REKEY_LOCK, fn) } };
+    const svc: GatewayServices = { sessions, recordings: recording.reader, secrets: vault.secrets, authorities, rotations, rekey: { deps: { sql: store, clock: systemClock }, exclusive: (fn) => clusterLock(store, REKEY_LOCK, fn) } };
     const server = createApiServer({ cp, svc, router, logger, bodyLimit: cfg.bodyLimit, tls });
+    attachLiveSockets(server, cp, svc, logger);
     server.listen(cfg.apiPort, cfg.host);
     await once(server, "listening").catch((err: NodeJS.ErrnoException) => {
       if (err.code === "EADDRINUSE") throw new ListenError(`port ${cfg.apiPort} on ${cfg.host} is in use: stop what uses it, or choose another with --api-port`);

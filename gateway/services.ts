@@ -3,10 +3,13 @@ import type { KekDeps, SecretStore } from "../vault/index.js";
 import type { Authorities } from "./vault/authorities.js";
 import type { Rotations } from "./vault/rotation.js";
 import type { SessionRegistry } from "./session-registry.js";
+import type { RecordingReader } from "../recorder/index.js";
 
 export interface GatewayServices {
   /** This node's live sessions. */
   sessions: SessionRegistry;
+  /** Recorded sessions: listing, events, search, verification, live views. */
+  recordings: RecordingReader;
   secrets: SecretStore;
   authorities: Authorities;
   rotations: Rotations;

@@ -79,6 +79,8 @@ export interface AuditEventDataByType {
   "session.refused": { protocol: string; userName: string | null; targetName: string | null; login: string | null; reason: string; clientAddress: string };
   /** Someone looked at a session: watched it live, replayed or exported it, or verified its chain. */
   "session.viewed": { sessionId: string; mode: "live" | "replay" | "events" | "export" | "verify" };
+  /** An auditor or admin ended someone's live session. */
+  "session.killed": { sessionId: string; userName: string; reason: string | null };
   /** `reason` says what asked for the rotation: on demand, the schedule, a grant's end. */
   /** A certificate was issued to a person: SSH for a grant, or an X.509 client certificate. */
   "certificate.issued": { userName: string; kind: "ssh-user" | "x509-client"; grantId: string | null; keyId: string; serial: string; notAfter: string };
@@ -123,6 +125,7 @@ export const AUDIT_EVENT_TYPES = [
   "session.ended",
   "session.refused",
   "session.viewed",
+  "session.killed",
   "certificate.issued",
   "vault.rekeyed",
   "vault.rotated",

@@ -61,6 +61,7 @@ const samples: { [T in AuditEventType]: AuditEventDataByType[T] } = {
   "session.ended": { sessionId: "s1", grantId: "g1", reason: "grant revoked" },
   "session.refused": { protocol: "ssh", userName: "alice", targetName: "web-1", login: "root", reason: "no active grant", clientAddress: "127.0.0.1" },
   "session.viewed": { sessionId: "s1", mode: "replay" },
+  "session.killed": { sessionId: "s1", userName: "alice", reason: null },
   "vault.rotated": { targetName: "web-1", login: "root", outcome: "rotated", reason: "grant-ended" },
 };
 

@@ -1,15 +1,7 @@
-import { AUDIT_EVENT_TYPES, parseDuration } from "../../../policies/index.js";
+import { AUDIT_EVENT_TYPES } from "../../../policies/index.js";
+import { parseSince } from "../query-times.js";
 import { HttpError } from "../http-errors.js";
 import { route } from "../router.js";
-
-/** "1h" (a duration back from now) or an ISO 8601 time. */
-function parseSince(value: string | null, now: number): Date | undefined {
-  if (!value) return undefined;
-  if (/^\d+[a-z]/.test(value)) return new Date(now - parseDuration(value));
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new HttpError(400, "INVALID_QUERY", `${JSON.stringify(value)} is neither a duration (1h) nor a time (2026-01-31T12:00:00Z)`);
-  return new Date(t);
-}
 
 export const auditRoutes = [
   route({

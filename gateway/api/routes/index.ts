@@ -13,6 +13,7 @@ import { healthRoutes } from "./health-routes.js";
 import { inventoryRoutes } from "./inventory-routes.js";
 import { policyRoutes } from "./policy-routes.js";
 import { userRoutes } from "./user-routes.js";
+import { recordingRoutes } from "./recording-routes.js";
 
 export function buildRouter(ready: () => Promise<boolean>, version: string): Router {
   let doc: unknown = null;
@@ -30,6 +31,7 @@ export function buildRouter(ready: () => Promise<boolean>, version: string): Rou
     ...rekeyRoutes,
     ...sshCertRoutes,
     ...clientCertRoutes,
+    ...recordingRoutes,
     ...pgTokenRoutes,
   );
   return new Router(routes);

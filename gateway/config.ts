@@ -29,7 +29,15 @@ const fileSchema = z.strictObject({
   dataDir: z.string().optional(),
   host: z.string().optional(),
   api: z.strictObject({ port: port.optional(), bodyLimit: z.number().int().min(1024).max(16 << 20).optional() }).optional(),
-  ssh: z.strictObject({ port: port.optional() }).optional(),
+  ssh: z
+    .strictObject({
+      port: port.optional(),
+      handshakeTimeout: duration.optional(),
+      warnBefore: duration.optional(),
+      upstreamTimeout: duration.optional(),
+      env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, "an environment variable name, or a prefix ending in *")).max(64).optional(),
+    })
+    .optional(),
   pg: z
     .strictObject({
       port: port.optional(),
@@ -88,6 +96,7 @@ export interface GatewayConfig {
   /** The vault's key file, unless JITGATE_VAULT_PASSPHRASE is set. */
   vaultKeyFile: string;
   http: HttpEngineConfig;
+  ssh: SshEngineConfig;
   pg: PgEngineConfig;
   /** How often scheduled rotations are looked for; null: min(60 s, half the shortest rotateEvery). */
   rotationCheckIntervalMs: number | null;
@@ -119,6 +128,18 @@ export interface PgEngineConfig {
 }
 
 export type PgTlsMode = (typeof PG_TLS_MODES)[number];
+
+/** The SSH engine's settings (`ssh:` in the config file). */
+export interface SshEngineConfig {
+  /** How long a client may take from connecting to being logged in. */
+  handshakeTimeoutMs: number;
+  /** How long before a grant's end interactive sessions are warned; 0 for no warning. */
+  warnBeforeMs: number;
+  /** Bounds connecting and logging in to a target. */
+  upstreamTimeoutMs: number;
+  /** Environment variables a client may pass on (exact names, or prefixes ending in *). */
+  env: string[];
+}
 
 export const DEFAULT_REDACT_FIELDS = ["password", "passwd", "pass", "secret", "token", "access_token", "refresh_token", "client_secret", "api_key", "apikey"];
 
@@ -160,6 +181,12 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       headersTimeoutMs: file.http?.headersTimeout ?? 15_000,
       requestTimeoutMs: file.http?.requestTimeout ?? 300_000,
       maxHeaderSize: file.http?.maxHeaderSize ?? 16 * 1024,
+    },
+    ssh: {
+      handshakeTimeoutMs: file.ssh?.handshakeTimeout ?? 10_000,
+      warnBeforeMs: file.ssh?.warnBefore ?? 60_000,
+      upstreamTimeoutMs: file.ssh?.upstreamTimeout ?? 10_000,
+      env: file.ssh?.env ?? ["LANG", "LC_*", "TZ"],
     },
     pg: {
       handshakeTimeoutMs: file.pg?.handshakeTimeout ?? 10_000,

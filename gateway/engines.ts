@@ -2,5 +2,6 @@
 import type { EngineFactory } from "./engine.js";
 import { postgresEngine } from "./postgres/engine.js";
 import { createHttpEngine } from "./http/engine.js";
+import { sshEngine } from "./ssh/ssh-engine.js";
 
-export const ENGINES: EngineFactory[] = [createHttpEngine, postgresEngine];
+export const ENGINES: EngineFactory[] = [createHttpEngine, postgresEngine, sshEngine];

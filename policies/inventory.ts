@@ -160,6 +160,21 @@ export class InventoryService {
     );
   }
 
+  /**
+   * Trust on first use: stores the host key an account's target showed at its first
+   * connection as the account's `hostKey` option. False when one is stored already (another
+   * node got there first): the caller must then check the key against the stored one.
+   */
+  async recordHostKey(targetName: string, login: string, hostKeyLine: string): Promise<boolean> {
+    const rows = await this.deps.sql.query<{ id: string }>(
+      `UPDATE accounts a SET options = a.options || jsonb_build_object('hostKey', $3::text), updated_at = $4
+       FROM targets t WHERE t.id = a.target_id AND t.name = $1 AND a.login = $2 AND NOT (a.options ? 'hostKey')
+       RETURNING a.id`,
+      [targetName, login, hostKeyLine, new Date(this.deps.clock.now())],
+    );
+    return rows.length > 0;
+  }
+
   async listAccounts(targetName?: string): Promise<Account[]> {
     const rows = await this.deps.sql.query<{ id: string; target_name: string; login: string; auth: AccountAuth; options: Record<string, unknown>; created_at: Date }>(
       `SELECT a.id, t.name AS target_name, a.login, a.auth, a.options, a.created_at

@@ -16,10 +16,11 @@ import { serveCommand } from "./commands/serve-command.js";
 import { sessionCommands } from "./commands/session-commands.js";
 import { recordingCommands } from "./commands/recording-commands.js";
 import { watchCommand } from "./commands/watch-command.js";
+import { sshCommands } from "./commands/ssh-commands.js";
 import { CliError, UsageError } from "./errors.js";
 import { VERSION } from "../version.js";
 
-export const COMMANDS: Command[] = [serveCommand, ...sessionCommands, ...adminCommands, ...accessCommands, ...auditCommands, ...caCommands, ...vaultCommands, ...rekeyCommands, ...certCommands, ...clientCertCommands, ...recordingCommands, watchCommand, ...pgCommands];
+export const COMMANDS: Command[] = [serveCommand, ...sessionCommands, ...adminCommands, ...accessCommands, ...auditCommands, ...caCommands, ...vaultCommands, ...rekeyCommands, ...certCommands, ...clientCertCommands, ...recordingCommands, watchCommand, ...sshCommands, ...pgCommands];
 
 export interface Io {
   out(text: string): void;

@@ -28,6 +28,7 @@ const MAX_UNTAKEN = 100_000;
 const SECRET_PROMPT = /(pass(word|phrase|code)|\bpin\b|verification code|one-time|\botp\b|token|secret)[^:]{0,80}:$/i;
 /** DEC private modes that switch to or from the alternate screen. */
 const ALT_SCREEN_MODES = new Set([47, 1047, 1049]);
+const CAN = Uint8Array.of(0x18);
 
 type Job =
   | { kind: "output"; ts: number; start: number; data: Uint8Array }
@@ -276,8 +277,9 @@ export class TerminalIndexer {
           this.readAt = -1;
           return;
         case "typed":
+          // Enter is a moment the person read the screen, even on an empty line.
           this.readScreen(job.ts, false);
-          if (!SECRET_PROMPT.test(this.shown.cursorLine())) this.hit({ ts: job.ts, offset: job.offset, source: "typed", text: job.text });
+          if (job.text !== "" && !SECRET_PROMPT.test(this.shown.cursorLine())) this.hit({ ts: job.ts, offset: job.offset, source: "typed", text: job.text });
           return;
         case "snapshot":
           return job.resolve(this.frame(job.ts, job.offset));
@@ -302,6 +304,7 @@ export class TerminalIndexer {
       this.screen.parse(job.data);
     } catch (e) {
       this.fault("render_fault", `the terminal failed parsing output at offset ${job.start}`, e);
+      this.resync();
     }
     this.parsedTs = job.ts;
     this.parsedOffset = job.start + job.data.length;
@@ -309,6 +312,18 @@ export class TerminalIndexer {
     if (last === null || this.resized || job.ts - last.ts >= this.keyframeMs || job.ts < last.ts || this.parsedOffset - last.offset >= this.keyframeBytes) {
       this.readScreen(job.ts, true);
       this.keyframe(job.ts);
+    }
+  }
+
+  /**
+   * After a fault the parser may be left inside a sequence, and would swallow the next bytes
+   * as its parameters. CAN ends any sequence in progress and is otherwise ignored.
+   */
+  private resync(): void {
+    try {
+      this.screen.parse(CAN);
+    } catch {
+      // nothing more to try: the next output goes to the parser as it is
     }
   }
 
@@ -335,6 +350,15 @@ export class TerminalIndexer {
     this.readFull = !skipCursorLine;
   }
 
+  /** Once per line scrolled: kept free of allocations, as it runs for every line of a long listing. */
+  private readonly scrolled = (): void => {
+    try {
+      this.shown.scrolled(this.parsing.ts, this.parsing.offset);
+    } catch (e) {
+      this.fault("render_fault", "reading shown text failed at a scroll", e);
+    }
+  };
+
   /** Takes lines as they scroll away or are about to be wiped, in the middle of parsing. */
   private watch(): void {
     const term = this.screen.term;
@@ -346,7 +370,7 @@ export class TerminalIndexer {
       }
     };
     const wipe = (skipCursorLine: boolean) => guard("a screen change", () => this.shown.screen(this.parsing.ts, this.parsing.offset, skipCursorLine));
-    term.onScroll(() => guard("a scroll", () => this.shown.scrolled(this.parsing.ts, this.parsing.offset)));
+    term.onScroll(this.scrolled);
     term.parser.registerCsiHandler({ final: "J" }, (params) => {
       const mode = params[0];
       wipe(mode !== 2 && mode !== 3);

@@ -14,18 +14,22 @@ const PIECE_OVERLAP = 64;
 export type ShownSink = (text: string, ts: number, offset: number) => void;
 
 export class ShownLines {
-  private readonly recent = new Map<string, true>();
+  private recent = new Set<string>();
+  private older = new Set<string>();
+  private readonly buffers: Terminal["buffer"];
   /** Text of a wrapped line whose rows are still scrolling off. */
   private carry: string | null = null;
 
   constructor(
     private readonly term: Terminal,
     private readonly sink: ShownSink,
-  ) {}
+  ) {
+    this.buffers = term.buffer;
+  }
 
   /** The line that just scrolled off the top of the screen. */
   scrolled(ts: number, offset: number): void {
-    const buffer = this.term.buffer.active;
+    const buffer = this.buffers.active;
     if (buffer.type !== "normal") return; // the alternate screen has no scrollback: read at its switches
     const y = buffer.baseY - 1;
     const line = y >= 0 ? buffer.getLine(y) : undefined;
@@ -47,7 +51,7 @@ export class ShownLines {
 
   /** Every line on screen now; `skipCursorLine` leaves out the line being written or edited. */
   screen(ts: number, offset: number, skipCursorLine: boolean): void {
-    const buffer = this.term.buffer.active;
+    const buffer = this.buffers.active;
     const top = buffer.viewportY;
     const rows = this.term.rows;
     const cursorY = buffer.cursorY;
@@ -67,7 +71,7 @@ export class ShownLines {
 
   /** The text of the row the cursor is on, trimmed. */
   cursorLine(): string {
-    const buffer = this.term.buffer.active;
+    const buffer = this.buffers.active;
     return buffer.getLine(buffer.viewportY + buffer.cursorY)?.translateToString(true).trim() ?? "";
   }
 
@@ -79,17 +83,24 @@ export class ShownLines {
   private emit(raw: string, ts: number, offset: number): void {
     const text = raw.trim();
     if (text === "") return;
-    if (this.recent.delete(text)) {
-      this.recent.set(text, true);
+    if (this.recent.has(text)) return;
+    if (this.older.has(text)) {
+      this.remember(text);
       return;
     }
-    this.recent.set(text, true);
-    // Enough to cover a screen several times over, so redraws of it are recognised.
-    const keep = Math.min(2048, Math.max(64, this.term.rows * 4));
-    for (const old of this.recent.keys()) {
-      if (this.recent.size <= keep) break;
-      this.recent.delete(old);
-    }
+    this.remember(text);
     this.sink(text, ts, offset);
+  }
+
+  /**
+   * Two generations of recent lines: enough to cover a screen several times over, so redraws
+   * of it are recognised, and constant work per line however long the session.
+   */
+  private remember(text: string): void {
+    this.recent.add(text);
+    if (this.recent.size >= Math.min(2048, Math.max(64, this.term.rows * 4))) {
+      this.older = this.recent;
+      this.recent = new Set();
+    }
   }
 }

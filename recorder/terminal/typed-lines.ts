@@ -21,6 +21,7 @@ const enum State {
   Mouse,
 }
 
+/** Called per finished line; `text` is empty when Enter was pressed on an empty line. */
 export type LineSink = (text: string, offset: number) => void;
 
 export class TypedLineReader {
@@ -65,7 +66,7 @@ export class TypedLineReader {
   flush(offset: number, sink: LineSink): void {
     if (this.partialChar) this.insert(this.decoder.decode(), offset, sink);
     this.partialChar = false;
-    this.emit(offset, sink);
+    if (this.line.length > 0) this.emit(offset, sink);
   }
 
   /** Returns false when `b` was not consumed: the state is back to Ground and `b` must be read again. */
@@ -249,6 +250,6 @@ export class TypedLineReader {
     const text = this.line.join("").trim();
     this.line = [];
     this.cursor = 0;
-    if (text !== "") sink(text, at);
+    sink(text, at);
   }
 }

@@ -25,8 +25,10 @@ export function clampDimension(value: unknown, min: number, max: number, fallbac
 export const clampCols = (value: unknown, fallback: number): number => clampDimension(value, MIN_COLS, MAX_COLS, fallback);
 export const clampRows = (value: unknown, fallback: number): number => clampDimension(value, MIN_ROWS, MAX_ROWS, fallback);
 
+type CountHandler = (params: { params: number[]; length: number }) => unknown;
+
 interface Internals {
-  _core?: { _inputHandler?: { parse?: (data: Uint8Array) => unknown } };
+  _core?: { _inputHandler?: Record<string, CountHandler | undefined> & { parse?: (data: Uint8Array) => unknown } };
 }
 
 export interface Screen {
@@ -51,6 +53,7 @@ export function createScreen(cols: number, rows: number, scrollback: number): Sc
     term.dispose();
     throw new Error("@xterm/headless has no synchronous parser (terminal._core._inputHandler.parse): install the 6.0 release this code was written against");
   }
+  guardCounts(term, handler as Record<string, CountHandler | undefined>);
   return {
     term,
     parse: (data) => void parse.call(handler, data),
@@ -64,4 +67,32 @@ export function screenRows(term: Terminal): string[] {
   const rows: string[] = [];
   for (let y = 0; y < term.rows; y++) rows.push(buffer.getLine(buffer.viewportY + y)?.translateToString(true) ?? "");
   return rows;
+}
+
+/**
+ * xterm repeats these sequences once per unit of their count, up to 2^31 times: nine bytes of
+ * `CSI 9999999 L` kept it busy for half a minute. No count beyond a screenful does more than
+ * a screenful would, so a larger one runs as that.
+ */
+const COUNTED: { final: string; method: string; limit: (t: Terminal) => number }[] = [
+  { final: "L", method: "insertLines", limit: (t) => t.rows },
+  { final: "M", method: "deleteLines", limit: (t) => t.rows },
+  { final: "S", method: "scrollUp", limit: (t) => t.rows },
+  { final: "T", method: "scrollDown", limit: (t) => t.rows },
+  { final: "I", method: "cursorForwardTab", limit: (t) => t.cols },
+  { final: "Z", method: "cursorBackwardTab", limit: (t) => t.cols },
+  { final: "b", method: "repeatPrecedingCharacter", limit: (t) => t.cols * t.rows },
+];
+
+function guardCounts(term: Terminal, handler: Record<string, CountHandler | undefined>): void {
+  for (const { final, method, limit } of COUNTED) {
+    term.parser.registerCsiHandler({ final }, (params) => {
+      const count = params[0];
+      const max = limit(term);
+      if (typeof count !== "number" || count <= max) return false;
+      // Run as the largest count that matters; with no such method, drop the sequence.
+      handler[method]?.call(handler, { params: [max], length: 1 });
+      return true;
+    });
+  }
 }

@@ -244,6 +244,48 @@ describe("SSH gateway", () => {
     expect(reasons).toContain("SSH_HANDSHAKE_TIMEOUT");
   });
 
+  it("records what was typed and shown, the pty and exit, and the sftp operations", async () => {
+    const shell = await run("script", ["-qec", `ssh -F ${config} -tt web-1`, "/dev/null"], { input: "echo rec-$((40+2)); exit 7\n" }).done;
+    expect(shell.code).toBe(7);
+    writeFileSync(join(dir, "rec.txt"), "x".repeat(1234));
+    const batch = join(dir, "rec-batch");
+    writeFileSync(batch, ["mkdir rd", `put ${join(dir, "rec.txt")} rd/a.txt`, "rename rd/a.txt rd/b.txt", "chmod 600 rd/b.txt", "rm rd/b.txt", "rmdir rd"].join("\n"));
+    expect((await run("sftp", ["-F", config, "-b", batch, "web-1"]).done).code).toBe(0);
+
+    const p = loadProfile({ ...process.env, JITGATE_HOME: alice.home });
+    const api = <T>(path: string) => callApi<T>({ server: p.server, ca: p.ca, token: p.token }, "GET", path);
+    type Ev = { kind: string; channel: number; data?: string; open?: { type: string; pty: unknown; command: string | null }; exit?: { code: number | null }; sftp?: { op: string; path: string; path2?: string; bytes?: number; status: string } };
+    /** The events of alice's newest ssh session that satisfies ok, once its recording has ended. */
+    const recorded = async (ok: (events: Ev[]) => boolean): Promise<Ev[]> => {
+      for (let i = 0; i < 100; i++) {
+        for (const sess of await api<{ id: string }[]>("/api/v1/sessions?protocol=ssh&limit=20")) {
+          const page = await api<{ events: Ev[] }>(`/api/v1/sessions/${sess.id}/events?limit=100000`);
+          if (page.events.some((e) => e.kind === "end") && ok(page.events)) return page.events;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error("no such recording");
+    };
+    const text = (events: Ev[], kind: string) => events.filter((e) => e.kind === kind).map((e) => Buffer.from(e.data ?? "", "base64").toString()).join("");
+    const term = await recorded((ev) => text(ev, "input").includes("echo rec-$((40+2))"));
+    expect(text(term, "output")).toContain("rec-42");
+    expect(term.find((e) => e.kind === "channel_open")?.open).toMatchObject({ type: "shell", command: null, pty: { term: expect.any(String) } });
+    expect(term.find((e) => e.kind === "channel_close")?.exit?.code).toBe(7);
+    const files = await recorded((ev) => ev.some((e) => e.kind === "sftp" && e.sftp?.path.endsWith("rd")));
+    const ops = files.filter((e) => e.kind === "sftp").map((e) => e.sftp);
+    expect(ops).toEqual(expect.arrayContaining([
+      expect.objectContaining({ op: "mkdir", status: "ok" }),
+      expect.objectContaining({ op: "open", status: "ok" }),
+      expect.objectContaining({ op: "close", bytes: 1234, status: "ok" }),
+      expect.objectContaining({ op: "rename", status: "ok" }),
+      expect.objectContaining({ op: "setstat", status: "ok" }),
+      expect.objectContaining({ op: "remove", status: "ok" }),
+      expect.objectContaining({ op: "rmdir", status: "ok" }),
+    ]));
+    // File contents are not recorded.
+    expect(files.some((e) => e.kind === "output" || e.kind === "input")).toBe(false);
+  });
+
   it("cuts a session when its grant is revoked, with the message, within the bound", async () => {
     const grantId = (await alice.ok<Grant[]>(["grants"])).find((g) => g.login === CERT_LOGIN && g.state === "active")?.id ?? "";
     let started = false;

@@ -56,13 +56,13 @@ describe("asciicast v2 export", () => {
     ];
     const cast = toAsciicast({ cols: 0, rows: Number.NaN, startedAt }, events);
     const [header, ...lines] = parse(cast) as [Record<string, unknown>, ...[number, string, string][]];
-    expect(header).toMatchObject({ width: 2, height: 24 });
+    expect(header).toMatchObject({ width: 80, height: 24 }); // 0 and NaN: not known
     expect(lines).toEqual([
       [0, "o", "early"],
       [3, "o", "a"],
       [3, "o", "b"],
       [3, "o", "c"],
-      [4, "r", "1000x1"],
+      [4, "r", "1000x24"],
       [4.001, "r", "1000x50"],
     ]);
   });

@@ -16,8 +16,11 @@ const DEFAULT_KEYFRAME_BYTES = 256 * 1024;
 const DEFAULT_MAX_BACKLOG = 16 * 1024 * 1024;
 /** Lines are read off the scroll event as they leave the screen: one line above it is enough. */
 const SCROLLBACK = 8;
-/** Output is parsed in pieces no larger than this, so one huge write still yields in time. */
-const SLICE_BYTES = 64 * 1024;
+/**
+ * Output is parsed in pieces no larger than this, so the loop gives way in time even to a
+ * write that is all costly sequences (4 KiB of scroll-region scrolls is some 50 ms of work).
+ */
+const SLICE_BYTES = 4 * 1024;
 /** Work per turn of the event loop before giving way to I/O. */
 const TURN_MS = 8;
 /** Output resuming after this long means the screen sat still meanwhile: worth reading. */

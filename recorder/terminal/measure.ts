@@ -1,6 +1,7 @@
 // What terminal rendering costs: memory per idle indexer (the SSH engine's budget is 1 MiB per
 // idle recorded session with 500 open) and output parsed per second, for plain scrolling
-// text and for full-screen redraws.
+// text and for full-screen redraws. CPU seconds are given too: on a shared machine the wall
+// clock measures the neighbours as much as the parser.
 //
 //   node --expose-gc dist/recorder/terminal/measure.js [--indexers N] [--mb N]
 import { performance } from "node:perf_hooks";
@@ -52,6 +53,7 @@ async function throughput(name: string, make: (i: number) => string): Promise<vo
   let hits = 0;
   let keyframes = 0;
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   for (let off = 0, i = 0; off < total; i++) {
     const chunk = chunks[i % chunks.length] as Uint8Array;
     ix.output(i, off, chunk);
@@ -63,10 +65,16 @@ async function throughput(name: string, make: (i: number) => string): Promise<vo
   }
   await ix.finish(1e9);
   const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const taken = ix.take();
   hits += taken.text.length;
   keyframes += taken.keyframes.length;
-  console.log(`${name}: ${megabytes} MB in ${seconds.toFixed(2)} s = ${(megabytes / seconds).toFixed(1)} MB/s (${hits} text lines, ${keyframes} keyframes${ix.takeError() ? ", with a fault" : ""})`);
+  console.log(
+    `${name}: ${megabytes} MB in ${seconds.toFixed(2)} s = ${(megabytes / seconds).toFixed(1)} MB/s; ` +
+      `${cpuSeconds.toFixed(2)} s of CPU = ${(megabytes / cpuSeconds).toFixed(1)} MB per CPU second ` +
+      `(${hits} text lines, ${keyframes} keyframes${ix.takeError() ? ", with a fault" : ""})`,
+  );
   ix.dispose();
 }
 

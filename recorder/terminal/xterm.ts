@@ -18,7 +18,8 @@ export const MAX_ROWS = 500;
 
 /** Clamps one dimension; NaN (and anything not a number) takes the fallback. */
 export function clampDimension(value: unknown, min: number, max: number, fallback: number): number {
-  if (typeof value !== "number" || Number.isNaN(value)) return fallback;
+  // SSH sends 0 for a dimension it does not know (RFC 4254 6.2): keep what we had, not 1.
+  if (typeof value !== "number" || Number.isNaN(value) || value <= 0) return fallback;
   return Math.min(max, Math.max(min, Math.trunc(value)));
 }
 

@@ -10,7 +10,7 @@ export function genesis(sessionId: string): string {
   return createHash("sha256").update(`jitgate recording chain v1\n${sessionId}`).digest("hex");
 }
 
-/** Hashes a chunk's lines after `prev` (hex). */
+/** Hashes a chunk's lines after `prev` (hex): each line's UTF-8 bytes, then "\n". */
 export function chunkHash(prev: string, lines: Iterable<string>): string {
   const h = createHash("sha256").update(Buffer.from(prev, "hex"));
   for (const line of lines) h.update(line).update("\n");
@@ -78,18 +78,18 @@ export class ChainBuilder {
     return this.#prev;
   }
 
-  /** Adds a row; returns the chunk it closed when the row filled it. */
-  add(seq: number, line: string, now: number): ClosedChunk | null {
+  /** Adds a row (its bytes as stored: the line's UTF-8 and "\n"); returns the chunk it closed when the row filled it. */
+  add(seq: number, row: Uint8Array, now: number): ClosedChunk | null {
     if (this.#hash === null) {
       this.#hash = createHash("sha256").update(Buffer.from(this.#prev, "hex"));
       this.#first = seq;
       this.#openedAt = now;
     }
-    this.#hash.update(line).update("\n");
+    this.#hash.update(row);
     this.#last = seq;
     this.#count++;
     this.#events++;
-    this.#bytes += line.length + 1;
+    this.#bytes += row.length;
     return this.#count >= this.#limits.events || this.#bytes >= this.#limits.bytes ? this.close() : null;
   }
 

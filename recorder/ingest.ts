@@ -10,11 +10,12 @@ import { cause } from "./clickhouse.js";
 import type { LogOnce } from "./log-once.js";
 import type { BatchPart, RecordSink, TableName } from "./ports.js";
 import type { Spool } from "./spool.js";
+import { ByteQueue } from "./byte-queue.js";
 
 export interface IngestLimits {
-  /** Rows per batch at most (and a batch is sent as soon as this many wait). Default 65536. */
+  /** A batch is sent as soon as this many rows wait (it takes every row queued). Default 65536. */
   batchRows: number;
-  /** Bytes of rows per batch at most. Default 16 MiB. */
+  /** ...or this many bytes of rows. Default 16 MiB. */
   batchBytes: number;
   /** The longest a row waits before its batch is sent. Default 1000 ms. */
   flushMs: number;
@@ -56,8 +57,8 @@ export class Ingest {
   #log: LogOnce;
   #limits: IngestLimits;
 
-  #tables: number[] = [];
-  #lines: string[] = [];
+  #queues = TABLES.map(() => new ByteQueue());
+  #queuedRows = 0;
   #queuedBytes = 0;
   #storingBytes = 0;
   #added = 0;
@@ -84,13 +85,15 @@ export class Ingest {
     }
   }
 
-  add(table: TableName, line: string): void {
-    this.#tables.push(TABLE_INDEX.get(table) ?? 0);
-    this.#lines.push(line);
-    this.#queuedBytes += line.length + 1;
+  /** Queues a row; returns its bytes as stored (the line and "\n"), valid until the call returns. */
+  add(table: TableName, line: string): Uint8Array {
+    const bytes = (this.#queues[TABLE_INDEX.get(table) ?? 0] as ByteQueue).push(line);
+    this.#queuedBytes += bytes.length;
+    this.#queuedRows++;
     this.#added++;
-    if (this.#lines.length >= this.#limits.batchRows || this.#queuedBytes >= this.#limits.batchBytes) this.#want();
+    if (this.#queuedRows >= this.#limits.batchRows || this.#queuedBytes >= this.#limits.batchBytes) this.#want();
     else this.#timer ??= setTimeout(() => this.#want(), this.#limits.flushMs);
+    return bytes;
   }
 
   get bufferedBytes(): number {
@@ -152,16 +155,19 @@ export class Ingest {
     if (this.#running !== null) return;
     this.#running = this.#run().finally(() => {
       this.#running = null;
-      if (this.#lines.length > 0) this.#timer ??= setTimeout(() => this.#want(), this.#limits.flushMs);
+      // Rows may have come, and been asked for, after the loop's last look.
+      if (this.#queuedRows === 0) this.#wanted = false;
+      else if (this.#wanted) this.#want();
+      else this.#timer ??= setTimeout(() => this.#want(), this.#limits.flushMs);
     });
   }
 
   async #run(): Promise<void> {
-    while (this.#wanted && this.#lines.length > 0) {
+    while (this.#wanted && this.#queuedRows > 0) {
+      // A batch takes every row queued, so rows are stored in the order they came.
       const { parts, rows, bytes } = this.#take();
-      this.#wanted = this.#lines.length >= this.#limits.batchRows || this.#queuedBytes >= this.#limits.batchBytes || this.#flushWaiters.length > 0 || this.#writableWaiters.length > 0;
+      this.#wanted = this.#flushWaiters.length > 0 || this.#writableWaiters.length > 0;
       this.#storingBytes += bytes;
-      this.#queuedBytes -= bytes;
       try {
         await this.#store(parts, rows);
       } finally {
@@ -169,37 +175,21 @@ export class Ingest {
         this.#done += rows;
         this.#settle();
       }
+      if (this.#queuedRows >= this.#limits.batchRows || this.#queuedBytes >= this.#limits.batchBytes) this.#wanted = true;
     }
-    this.#wanted = false;
   }
 
   #take(): { parts: BatchPart[]; rows: number; bytes: number } {
-    let rows = 0;
-    let bytes = 0;
-    while (rows < this.#lines.length && rows < this.#limits.batchRows && (rows === 0 || bytes < this.#limits.batchBytes)) {
-      bytes += (this.#lines[rows] as string).length + 1;
-      rows++;
-    }
-    let tables: number[];
-    let lines: string[];
-    if (rows === this.#lines.length) {
-      tables = this.#tables;
-      lines = this.#lines;
-      this.#tables = [];
-      this.#lines = [];
-    } else {
-      tables = this.#tables.splice(0, rows);
-      lines = this.#lines.splice(0, rows);
-    }
-    const byTable: string[][] = TABLES.map(() => []);
-    for (let i = 0; i < rows; i++) (byTable[tables[i] as number] as string[]).push(lines[i] as string);
     const parts: BatchPart[] = [];
-    byTable.forEach((tableLines, i) => {
-      if (tableLines.length === 0) return;
-      tableLines.push("");
-      parts.push(part(TABLES[i] as TableName, Buffer.from(tableLines.join("\n")), tableLines.length - 1));
+    this.#queues.forEach((queue, i) => {
+      if (queue.rows === 0) return;
+      const { body, rows } = queue.take();
+      parts.push(part(TABLES[i] as TableName, body, rows));
     });
-    return { parts, rows, bytes };
+    const taken = { parts, rows: this.#queuedRows, bytes: this.#queuedBytes };
+    this.#queuedRows = 0;
+    this.#queuedBytes = 0;
+    return taken;
   }
 
   async #store(parts: BatchPart[], rows: number): Promise<void> {

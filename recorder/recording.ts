@@ -123,10 +123,16 @@ export class Recording implements SessionRecording {
 
   sql(statement: SqlStatement): void {
     this.#guard("sql", () => {
-      let text = String(statement.text);
-      if (text.length > MAX_SQL_TEXT) text = `${text.slice(0, MAX_SQL_TEXT)} /* jitgate: statement cut at ${MAX_SQL_TEXT} of ${text.length} characters */`;
-      const params = statement.params === null ? null : this.#start.redactParameters ? statement.params.map((p) => (p === null ? null : "[redacted]")) : statement.params;
-      const stored: SqlStatement = { ...statement, text, params };
+      let stored = statement;
+      const long = typeof statement.text !== "string" || statement.text.length > MAX_SQL_TEXT;
+      const redact = this.#start.redactParameters && statement.params !== null;
+      if (long || redact) {
+        let text = String(statement.text);
+        if (text.length > MAX_SQL_TEXT) text = `${text.slice(0, MAX_SQL_TEXT)} /* jitgate: statement cut at ${MAX_SQL_TEXT} of ${text.length} characters */`;
+        const params = redact && statement.params ? statement.params.map((p) => (p === null ? null : "[redacted]")) : statement.params;
+        stored = { ...statement, text, params };
+      }
+      const text = stored.text;
       const { seq, ts } = this.#event("sql", 0, 0, "", JSON.stringify(stored));
       this.#text({ ts, source: "sql", channel: 0, offset: 0, seq, line: text });
       this.#publish(() => ({ seq, ts, kind: "sql", channel: 0, sql: stored }));
@@ -156,10 +162,13 @@ export class Recording implements SessionRecording {
 
   /** Takes what the terminal indexers produced and closes a chunk open too long. Called every second or so. */
   tick(): void {
-    this.#guard("tick", () => {
+    if (this.#ended) return;
+    try {
       for (const ch of this.#channels.values()) if (ch.indexer) this.#collect(ch);
       this.#chunkClosed(this.#chain.tick(this.#ctx.now()));
-    });
+    } catch (err) {
+      this.#fault("tick", err);
+    }
   }
 
   /**
@@ -218,8 +227,7 @@ export class Recording implements SessionRecording {
     const seq = this.#seq++;
     const ts = this.#ctx.now();
     const line = eventLine(this.#sid, { seq, ts, kind, channel, offset, b64, meta: wellFormed(meta), chunk: this.#chain.chunk, v: RECORDING_VERSION, startedAt: this.#start.startedAt });
-    this.#ctx.ingest.add("events", line);
-    this.#chunkClosed(this.#chain.add(seq, line, ts));
+    this.#chunkClosed(this.#chain.add(seq, this.#ctx.ingest.add("events", line), ts));
     return { seq, ts };
   }
 

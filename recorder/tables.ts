@@ -24,7 +24,8 @@ export const COLUMNS: Record<TableName, readonly Column[]> = {
 const SPECIAL = /[\\\t\n\r]/;
 const SPECIALS = /[\\\t\n\r]/g;
 const ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+// ES2024 string methods (Node 20 has them; the compiler's lib predates them).
+type WellFormedString = string & { isWellFormed(): boolean; toWellFormed(): string };
 
 /** A string as one TabSeparated field. */
 export function field(s: string): string {
@@ -36,7 +37,8 @@ export function field(s: string): string {
  * U+FFFD before anything is hashed.
  */
 export function wellFormed(s: string): string {
-  return s.replace(LONE_SURROGATE, "\uFFFD");
+  const w = s as WellFormedString;
+  return w.isWellFormed() ? s : w.toWellFormed();
 }
 
 /** The kinds of event rows. `start` and `end` are in the chain too, so who and when are covered. */
@@ -60,9 +62,14 @@ export interface EventRow {
   startedAt: number;
 }
 
-/** `sid` is field(sessionId), passed in so a recording escapes its id once. */
+/** JSON as one field: JSON has no raw tab or line break, so only its backslashes need doubling. */
+function jsonField(json: string): string {
+  return json.indexOf("\\") === -1 ? json : json.replaceAll("\\", "\\\\");
+}
+
+/** `sid` is field(sessionId), passed in so a recording escapes its id once. `meta` is JSON or "". */
 export function eventLine(sid: string, r: Omit<EventRow, "sessionId">): string {
-  return `${sid}\t${r.seq}\t${r.ts}\t${r.kind}\t${r.channel}\t${r.offset}\t${r.b64}\t${field(r.meta)}\t${r.chunk}\t${r.v}\t${r.startedAt}`;
+  return `${sid}\t${r.seq}\t${r.ts}\t${r.kind}\t${r.channel}\t${r.offset}\t${r.b64}\t${jsonField(r.meta)}\t${r.chunk}\t${r.v}\t${r.startedAt}`;
 }
 
 export interface SessionRow {

@@ -1,0 +1,201 @@
+// The recorder's ingest rate: sessions writing terminal and SQL events through the real
+// recorder (hash chain, terminal rendering of the pty sessions, batching, embedded
+// ClickHouse) as fast as backpressure lets them, until every event is in ClickHouse. Against
+// the direct path in the same run: the same number of event rows of the same shape inserted
+// with bare ClickHouse inserts (the same transport, no recorder). Reports events and bytes
+// per second, the p99 time of the engine-facing call, and a zero-loss check.
+//
+//   node dist/bench/recorder.js [--sessions N] [--seconds N] [--pty-share PERCENT]
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance, PerformanceObserver } from "node:perf_hooks";
+import { jsonLogger } from "../gateway/logger.js";
+import { clickHouseSink, createRecorder, migrate, openClickHouse, type ClickHouseHandle, type SessionRecording } from "../recorder/index.js";
+import { fail, intOption, main, parseArgs, summarize } from "./common.js";
+import { printGrid, printTable } from "./table.js";
+
+const USAGE = `usage: node dist/bench/recorder.js [--sessions N] [--seconds N] [--pty-share PERCENT]
+
+--sessions concurrent sessions (default 100) write for --seconds (default 10); --pty-share
+percent of them (default 70) are SSH shells on a pty (keystrokes and screen output, rendered
+by the terminal indexer), the rest PostgreSQL sessions (one event per statement). Then the
+same number of rows goes into ClickHouse with bare inserts.`;
+
+const LINES = [
+  "total 48\r\ndrwxr-xr-x  2 root root 4096 Jan  1 12:00 \x1b[01;34mbin\x1b[0m\r\n",
+  "-rw-r--r--  1 root root  220 Jan  1 12:00 .bash_logout\r\n",
+  "2026-01-01T12:00:00Z INFO  request handled path=/api/v1/orders status=200 duration=3ms\r\n",
+  "root@web-1:~# ",
+];
+const STATEMENTS = [
+  "SELECT id, name, balance FROM accounts WHERE id = $1",
+  "UPDATE accounts SET balance = balance - $1 WHERE id = $2",
+  "INSERT INTO ledger (account_id, amount, note) VALUES ($1, $2, $3)",
+];
+const BURST = 32;
+
+/** Milliseconds spent in garbage collection since the process started. */
+let gcMs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMs += entry.duration;
+}).observe({ entryTypes: ["gc"] });
+
+interface Load {
+  events: number;
+  bytes: number;
+  calls: Float64Array;
+  callCount: number;
+}
+
+function record(load: Load, ms: number): void {
+  if (load.callCount === load.calls.length) {
+    const bigger = new Float64Array(load.calls.length * 2);
+    bigger.set(load.calls);
+    load.calls = bigger;
+  }
+  load.calls[load.callCount++] = ms;
+}
+
+async function shell(rec: SessionRecording, until: number, load: Load): Promise<void> {
+  rec.channelOpen({ channel: 0, type: "shell", pty: { term: "xterm-256color", cols: 120, rows: 40 }, command: null });
+  load.events += 1;
+  const key = new Uint8Array([0x6c]);
+  const lines = LINES.map((l) => new Uint8Array(Buffer.from(l)));
+  for (let i = 0; performance.now() < until; ) {
+    for (let b = 0; b < BURST; b++, i++) {
+      const data = i % 4 === 0 ? key : (lines[i % lines.length] as Uint8Array);
+      const t0 = performance.now();
+      const writable = i % 4 === 0 ? rec.input(0, data) : rec.output(0, data);
+      record(load, performance.now() - t0);
+      load.events++;
+      load.bytes += data.length;
+      if (!writable) await rec.waitWritable();
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  rec.channelClose(0, { code: 0, signal: null });
+  load.events += 1;
+}
+
+async function sqlSession(rec: SessionRecording, until: number, load: Load): Promise<void> {
+  for (let i = 0; performance.now() < until; ) {
+    for (let b = 0; b < BURST; b++, i++) {
+      const text = STATEMENTS[i % STATEMENTS.length] as string;
+      const t0 = performance.now();
+      rec.sql({ text, params: [String(i), "100", null], durationMs: 1, tag: "UPDATE 1", rows: 1, sqlstate: null, error: null, stage: null });
+      record(load, performance.now() - t0);
+      load.events++;
+      load.bytes += text.length;
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+async function recorderRun(ch: ClickHouseHandle, dir: string, sessions: number, seconds: number, ptyShare: number) {
+  const database = "bench_recorder";
+  const recorder = await createRecorder({
+    client: ch.client, database, logger: jsonLogger("warn"), spoolDir: join(dir, "spool"), localInsertDir: join(dir, "ingest"),
+  });
+  const load: Load = { events: 0, bytes: 0, calls: new Float64Array(1 << 20), callCount: 0 };
+  const cpu0 = process.cpuUsage();
+  const gc0 = gcMs;
+  const t0 = performance.now();
+  const until = t0 + seconds * 1000;
+  const ptys = Math.round((sessions * ptyShare) / 100);
+  await Promise.all(Array.from({ length: sessions }, async (_, i) => {
+    const pty = i < ptys;
+    const rec = recorder.open({
+      sessionId: randomUUID(), protocol: pty ? "ssh" : "postgres", grantId: randomUUID(), userId: randomUUID(), userName: `bench-${i}`,
+      targetId: randomUUID(), targetName: pty ? "web-1" : "billing-db", login: "ops", clientAddress: "127.0.0.1:1", node: "bench",
+      startedAt: Date.now(), redactParameters: false,
+    });
+    load.events += 2; // start and end
+    await (pty ? shell(rec, until, load) : sqlSession(rec, until, load));
+    await rec.end("client disconnected");
+  }));
+  const written = performance.now() - t0;
+  await recorder.drained();
+  const elapsed = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const gc = gcMs - gc0;
+  const stats = recorder.stats();
+  await recorder.close();
+  const stored = await count(ch, `SELECT count() FROM ${database}.events`);
+  const distinct = await count(ch, `SELECT uniqExact(session_id, seq) FROM ${database}.events`);
+  const calls = summarize(Array.from(load.calls.subarray(0, load.callCount)));
+  return { load, written, elapsed, stored, distinct, calls, dropped: stats.rowsDropped, cpuMs: (cpu.user + cpu.system) / 1000, gc };
+}
+
+async function directRun(ch: ClickHouseHandle, dir: string, rows: number, viaFile: boolean) {
+  const database = viaFile ? "bench_direct" : "bench_direct_inline";
+  await migrate(ch.client, database);
+  const sink = clickHouseSink({ client: ch.client, database, localDir: viaFile ? join(dir, "direct") : null });
+  const payloads = [...LINES, "l", ...STATEMENTS].map((l) => Buffer.from(l).toString("base64"));
+  const sessionIds = Array.from({ length: 100 }, () => randomUUID());
+  const cpu0 = process.cpuUsage();
+  const gc0 = gcMs;
+  const t0 = performance.now();
+  const start = Date.now();
+  for (let done = 0, batch = 0; done < rows; batch++) {
+    const n = Math.min(65536, rows - done);
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const k = done + i;
+      lines.push(`${sessionIds[k % 100]}\t${Math.floor(k / 100)}\t${Date.now()}\toutput\t0\t${k * 60}\t${payloads[k % payloads.length]}\t\t${Math.floor(k / 409600)}\t1\t${start}`);
+    }
+    lines.push("");
+    await sink.insert({ table: "events", token: `direct-${batch}`, rows: n, body: Buffer.from(lines.join("\n")) });
+    done += n;
+  }
+  const elapsed = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { elapsed, cpuMs: (cpu.user + cpu.system) / 1000, gc: gcMs - gc0, stored: await count(ch, `SELECT count() FROM ${database}.events`) };
+}
+
+async function count(ch: ClickHouseHandle, query: string): Promise<number> {
+  const rows = await (await ch.client.query({ query, format: "JSONEachRow" })).json<Record<string, unknown>>();
+  return Number(Object.values(rows[0] ?? {})[0] ?? 0);
+}
+
+main(async () => {
+  const args = parseArgs(process.argv.slice(2), USAGE);
+  const sessions = intOption(args, "sessions", 100);
+  const seconds = intOption(args, "seconds", 10);
+  const ptyShare = Number(args.options.get("pty-share") ?? 70);
+  if (!Number.isInteger(ptyShare) || ptyShare < 0 || ptyShare > 100) fail("--pty-share is a whole percentage: 0 to 100");
+  const dir = await mkdtemp(join(tmpdir(), "jitgate-bench-recorder-"));
+  const ch = await openClickHouse({ path: join(dir, "clickhouse") });
+  try {
+    console.log(`recorder: ${sessions} sessions (${ptyShare}% SSH on a pty, the rest PostgreSQL) writing for ${seconds} s into embedded ClickHouse`);
+    const r = await recorderRun(ch, dir, sessions, seconds, ptyShare);
+    const file = await directRun(ch, dir, r.load.events, true);
+    const inline = await directRun(ch, dir, Math.min(r.load.events, 262_144), false);
+    const rate = (n: number, ms: number) => n / (ms / 1000);
+    printTable("recorder ingest (events written through the recorder until all are in ClickHouse, vs bare inserts of as many rows)", [
+      { measure: "events per second", jitgate: rate(r.load.events, r.elapsed), direct: rate(r.load.events, file.elapsed), digits: 0 },
+      { measure: "seconds until all stored", jitgate: r.elapsed / 1000, direct: file.elapsed / 1000 },
+      // CPU of the whole process (ClickHouse's threads included): the figure least moved by other load on the machine.
+      { measure: "CPU per event (µs)", jitgate: (r.cpuMs * 1000) / r.load.events, direct: (file.cpuMs * 1000) / r.load.events, digits: 1 },
+      { measure: "garbage collection per event (µs)", jitgate: (r.gc * 1000) / r.load.events, direct: (file.gc * 1000) / r.load.events, digits: 1 },
+    ], "bare insert");
+    printGrid("recorder details", ["measure", "value"], [
+      ["events written", String(r.load.events)],
+      ["events stored (count in ClickHouse)", String(r.stored)],
+      ["distinct (session, seq) stored", String(r.distinct)],
+      ["zero loss", r.stored === r.load.events && r.distinct === r.load.events && r.dropped === 0 ? "yes" : "NO"],
+      ["payload MB per second (terminal bytes and SQL text)", (rate(r.load.bytes, r.elapsed) / 1e6).toFixed(2)],
+      ["writing phase (s)", (r.written / 1000).toFixed(2)],
+      ["engine-facing call p50 (µs)", (r.calls.p50 * 1000).toFixed(1)],
+      ["engine-facing call p99 (µs)", (r.calls.p99 * 1000).toFixed(1)],
+      ["engine-facing call max (ms)", r.calls.max.toFixed(2)],
+      ["bare insert, rows inline (no file), rows per second", rate(Math.min(r.load.events, 262_144), inline.elapsed).toFixed(0)],
+    ]);
+    if (r.stored !== r.load.events || r.distinct !== r.load.events) fail(`lost or duplicated events: wrote ${r.load.events}, stored ${r.stored} (${r.distinct} distinct)`);
+    if (file.stored !== r.load.events) fail(`the direct path stored ${file.stored} of ${r.load.events} rows`);
+  } finally {
+    await ch.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,243 @@
+// SSH through the gateway against the same sshd reached directly, in one run:
+//   1. bulk throughput: the stock ssh client reading `head -c N` from the target into
+//      /dev/null, the handshake's time taken out, with the session recorded (goal >= 0.85x);
+//   2. keystroke round trip: one byte to `cat` and back on an open channel (goal: the gateway
+//      adds <= 1 ms at p99);
+//   3. handshakes per second: connect, certificate login, `true`, close, a few at a time;
+//   4. memory per idle recorded session: the gateway's resident memory with N pty shells open
+//      against without (goal <= 1 MiB each).
+// Both paths log in with an OpenSSH certificate (direct: from a CA the run makes; gateway: its
+// user CA for a grant), so they do the same public-key work. The sshd is a private one on
+// loopback (needs root); the gateway runs as `jitgate serve`, recording into its embedded
+// ClickHouse. Measures alternate between the paths so noise lands on both.
+//
+//   node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N]
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import ssh2 from "ssh2";
+import { callApi, type ApiTarget } from "../gateway/cli/client.js";
+import { startSshd, type PrivateSshd } from "../test/support/sshd.js";
+import { SshCertificateAuthority } from "../vault/index.js";
+import { fail, intOption, main, parseArgs, sleep, summarize } from "./common.js";
+import { printGrid, ratio } from "./table.js";
+
+const USAGE = `usage: node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N]
+
+Bulk reads of --bulk-mb MiB (default 256), --rounds times per path (default 3, median kept);
+--keystrokes round trips (default 2000); --handshakes logins (default 100) --concurrency at a
+time (default 4); --sessions idle recorded pty shells for the memory figure (default 500).
+Needs root: it starts a private sshd and creates its test account.`;
+
+const LOGIN = "jgbench";
+const TARGET = "bench-ssh";
+const MAIN = resolve(import.meta.dirname, "../gateway/cli/main.js");
+
+interface Path {
+  name: string;
+  port: number;
+  user: string;
+  certFile: string;
+  cert: string;
+}
+
+interface Gateway {
+  proc: ChildProcess;
+  api: ApiTarget;
+  sshPort: number;
+  dir: string;
+}
+
+async function startGateway(): Promise<Gateway> {
+  const dir = mkdtempSync(join(tmpdir(), "jitgate-bench-ssh-"));
+  const config = join(dir, "config.yaml");
+  writeFileSync(config, "log: { level: error }\n");
+  const adminPassword = "bench-admin-password-0001";
+  const proc = spawn(process.execPath, [MAIN, "serve", "--data", join(dir, "data"), "--host", "127.0.0.1", "--config", config,
+    "--api-port", "0", "--http-port", "0", "--ssh-port", "0", "--pg-port", "0"], { env: { ...process.env, JITGATE_ADMIN_PASSWORD: adminPassword, JITGATE_DATABASE_URL: "" }, stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  const ready = await new Promise<{ api: string; ssh: number }>((res, rej) => {
+    proc.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      const api = /API on (https:\/\/\S+)/.exec(out)?.[1];
+      const ssh = /^ssh on 127\.0\.0\.1:(\d+)$/m.exec(out)?.[1];
+      if (api && ssh) res({ api, ssh: Number(ssh) });
+    });
+    proc.once("exit", (code) => rej(new Error(`the gateway exited with ${code}: ${out}`)));
+  });
+  const anon: ApiTarget = { server: ready.api, ca: readFileSync(join(dir, "data", "ca.pem"), "utf8"), token: null };
+  const { token } = await callApi<{ token: string }>(anon, "POST", "/api/v1/auth/login", { user: "admin", password: adminPassword });
+  return { proc, api: { ...anon, token }, sshPort: ready.ssh, dir };
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+// ---------------------------------------------------------------- measures
+
+/** Seconds the stock ssh takes to run command, its output going straight to /dev/null. */
+function timeSsh(path: Path, keyFile: string, command: string): Promise<number> {
+  return new Promise((res, rej) => {
+    const t0 = performance.now();
+    const child = spawn("ssh", ["-p", String(path.port), "-i", keyFile, "-o", `CertificateFile=${path.certFile}`, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+      "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-l", path.user, "127.0.0.1", command],
+    { stdio: ["ignore", openSync("/dev/null", "w"), "pipe"] });
+    let err = "";
+    child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+    child.once("exit", (code) => (code === 0 ? res((performance.now() - t0) / 1000) : rej(new Error(`ssh via ${path.name} exited ${code}: ${err}`))));
+  });
+}
+
+function connect(path: Path, key: string): Promise<ssh2.Client> {
+  return new Promise((res, rej) => {
+    const c = new ssh2.Client();
+    c.once("ready", () => res(c));
+    c.once("error", rej);
+    c.connect({ host: "127.0.0.1", port: path.port, username: path.user, privateKey: key, certificate: path.cert, readyTimeout: 30_000 } as ssh2.ConnectConfig);
+  });
+}
+
+function exec(c: ssh2.Client, command: string, pty = false): Promise<ssh2.ClientChannel> {
+  return new Promise((res, rej) => c.exec(command, pty ? { pty: { term: "xterm", rows: 24, cols: 80 } } : {}, (err, ch) => (err ? rej(err) : res(ch))));
+}
+
+/** Round trips of one byte through `cat`, in milliseconds. */
+async function keystrokes(path: Path, key: string, n: number): Promise<number[]> {
+  const c = await connect(path, key);
+  const ch = await exec(c, "cat");
+  const times: number[] = [];
+  let waiting: (() => void) | null = null;
+  ch.on("data", () => waiting?.());
+  for (let i = 0; i < n + 100; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((r) => {
+      waiting = r;
+      ch.write("x");
+    });
+    if (i >= 100) times.push(performance.now() - t0);
+  }
+  ch.end();
+  c.end();
+  return times;
+}
+
+/** Logins per second: connect, log in, run `true`, close; `concurrency` at a time. */
+async function handshakes(path: Path, key: string, n: number, concurrency: number): Promise<number> {
+  let next = 0;
+  const worker = async () => {
+    while (next++ < n) {
+      const c = await connect(path, key);
+      const ch = await exec(c, "true");
+      await new Promise((r) => {
+        ch.on("close", r);
+        ch.resume();
+      });
+      c.end();
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return n / ((performance.now() - t0) / 1000);
+}
+
+const median = (xs: number[]) => summarize(xs).p50;
+
+async function run(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), USAGE);
+  const bulkMb = intOption(args, "bulk-mb", 256);
+  const rounds = intOption(args, "rounds", 3);
+  const strokes = intOption(args, "keystrokes", 2000);
+  const logins = intOption(args, "handshakes", 100);
+  const concurrency = intOption(args, "concurrency", 4);
+  const sessions = intOption(args, "sessions", 500);
+  if (process.getuid?.() !== 0) fail("the SSH benchmark starts a private sshd and needs root");
+
+  let gw: Gateway | null = null;
+  let sshd: PrivateSshd | null = null;
+  const work = mkdtempSync(join(tmpdir(), "jitgate-bench-ssh-keys-"));
+  try {
+    gw = await startGateway();
+    const api = gw.api;
+    const benchCa = SshCertificateAuthority.generate().ca;
+    const targetCa = await callApi<{ publicKey: string }>(api, "GET", "/api/v1/ca/ssh-target");
+    sshd = await startSshd({ users: [LOGIN], trustedUserCaKeys: [targetCa.publicKey, benchCa.publicKeyLine()], extraConfig: ["MaxStartups 2000:30:2000", "MaxSessions 100"] });
+    await callApi(api, "POST", "/api/v1/targets", { name: TARGET, kind: "ssh", address: `127.0.0.1:${sshd.port}` });
+    await callApi(api, "POST", `/api/v1/targets/${TARGET}/accounts`, { login: LOGIN, auth: "certificate", options: { hostKey: sshd.hostKeyLine } });
+    const yaml = `policies:\n  - name: bench\n    subjects: { users: [admin] }\n    targets: [${TARGET}]\n    logins: [${LOGIN}]\n    maxDuration: 8h\n    approvals: { count: 0 }\n`;
+    await callApi(api, "POST", "/api/v1/policies/apply", { file: "bench.yaml", yaml });
+    const request = await callApi<{ grantId: string }>(api, "POST", "/api/v1/requests", { target: TARGET, login: LOGIN, duration: "8h", reason: "benchmark" });
+
+    const pair = ssh2.utils.generateKeyPairSync("ed25519");
+    const keyFile = join(work, "id_ed25519");
+    writeFileSync(keyFile, pair.private, { mode: 0o600 });
+    const gwCert = (await callApi<{ certificate: string }>(api, "POST", `/api/v1/grants/${request.grantId}/ssh-certificate`, { publicKey: pair.public })).certificate;
+    const directCert = benchCa.userCertificate({ publicKeyLine: pair.public, user: "bench", grantId: "direct", principals: [LOGIN], notAfter: Date.now() + 8 * 3600_000 }).certificateLine;
+    writeFileSync(join(work, "gw-cert.pub"), `${gwCert}\n`);
+    writeFileSync(join(work, "direct-cert.pub"), `${directCert}\n`);
+    const direct: Path = { name: "direct", port: sshd.port, user: LOGIN, certFile: join(work, "direct-cert.pub"), cert: directCert };
+    const gateway: Path = { name: "jitgate", port: gw.sshPort, user: `${LOGIN}@${TARGET}`, certFile: join(work, "gw-cert.pub"), cert: gwCert };
+    const paths = [direct, gateway];
+
+    // 1. Bulk: seconds for N MiB, less the seconds for `true` (handshake and teardown).
+    const bulk = new Map<string, number[]>(paths.map((p) => [p.name, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (const p of r % 2 === 0 ? paths : [...paths].reverse()) {
+        const base = await timeSsh(p, keyFile, "true");
+        const t = await timeSsh(p, keyFile, `head -c ${bulkMb}M /dev/zero`);
+        bulk.get(p.name)?.push(bulkMb / Math.max(1e-3, t - base));
+      }
+    }
+    // 2. Keystrokes, alternating halves.
+    const rtt = new Map<string, number[]>(paths.map((p) => [p.name, []]));
+    for (const p of [direct, gateway, gateway, direct]) rtt.get(p.name)?.push(...(await keystrokes(p, pair.private, Math.ceil(strokes / 2))));
+    // 3. Handshakes.
+    const hs = new Map<string, number[]>(paths.map((p) => [p.name, []]));
+    for (const p of [direct, gateway, gateway, direct]) hs.get(p.name)?.push(await handshakes(p, pair.private, Math.ceil(logins / 2), concurrency));
+    // 4. Memory: the gateway's resident set with N idle pty shells against none.
+    const pid = gw.proc.pid ?? 0;
+    await sleep(1_000);
+    const before = rssBytes(pid);
+    const open: ssh2.Client[] = [];
+    for (let i = 0; i < sessions; i += 20) {
+      const batch = await Promise.all(Array.from({ length: Math.min(20, sessions - i) }, async () => {
+        const c = await connect(gateway, pair.private);
+        await new Promise<void>((res, rej) => c.shell({ term: "xterm", rows: 24, cols: 80 }, (err, ch) => (err ? rej(err) : (ch.resume(), res()))));
+        return c;
+      }));
+      open.push(...batch);
+    }
+    await sleep(3_000);
+    const after = rssBytes(pid);
+    for (const c of open) c.end();
+    const perSession = (after - before) / sessions / 1024 / 1024;
+
+    const d = (name: string, m: Map<string, number[]>) => median(m.get(name) ?? []);
+    const rd = summarize(rtt.get("direct") ?? []);
+    const rg = summarize(rtt.get("jitgate") ?? []);
+    printGrid(`SSH through the gateway vs direct sshd (${bulkMb} MiB x ${rounds} rounds, ${strokes} keystrokes, ${logins} logins at ${concurrency}, ${sessions} idle sessions)`,
+      ["measure", "jitgate", "direct", "ratio"], [
+        ["bulk throughput, recorded (MiB/s)", d("jitgate", bulk).toFixed(0), d("direct", bulk).toFixed(0), ratio(d("jitgate", bulk), d("direct", bulk))],
+        ["keystroke round trip p50 (ms)", rg.p50.toFixed(3), rd.p50.toFixed(3), ratio(rg.p50, rd.p50)],
+        ["keystroke round trip p99 (ms)", rg.p99.toFixed(3), rd.p99.toFixed(3), ratio(rg.p99, rd.p99)],
+        ["handshakes per second", d("jitgate", hs).toFixed(1), d("direct", hs).toFixed(1), ratio(d("jitgate", hs), d("direct", hs))],
+        [`gateway memory per idle recorded session (MiB, ${sessions} open)`, perSession.toFixed(2), "-", "-"],
+      ]);
+    const bulkRatio = d("jitgate", bulk) / d("direct", bulk);
+    const added = rg.p99 - rd.p99;
+    console.log(`\ngoals: bulk >= 0.85x direct: ${bulkRatio >= 0.85 ? "met" : "MISSED"} (${bulkRatio.toFixed(2)}x); keystroke p99 added <= 1 ms: ${added <= 1 ? "met" : "MISSED"} (${added.toFixed(3)} ms); memory per idle session <= 1 MiB: ${perSession <= 1 ? "met" : "MISSED"} (${perSession.toFixed(2)} MiB)`);
+  } finally {
+    gw?.proc.kill("SIGTERM");
+    await sshd?.stop();
+    if (gw) {
+      const dir = gw.dir;
+      gw.proc.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main(run);

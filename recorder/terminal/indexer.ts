@@ -4,10 +4,11 @@
 // holds up the process. Snapshots, resizes and typed lines are jobs in the same queue, which
 // makes every screen read exact about the byte it reflects: a job sees the screen after all
 // output given before it was queued, and none given after.
-import { performance } from "node:perf_hooks";
 import { TerminalError, type TerminalErrorCode } from "./errors.js";
+import { SlicedQueue } from "./job-queue.js";
 import type { Keyframe, TerminalIndexerOptions, TextHit } from "./model.js";
 import { ShownLines } from "./shown-lines.js";
+import { StreamEnd } from "./stream-end.js";
 import { TypedLineReader } from "./typed-lines.js";
 import { clampCols, clampRows, createScreen, type Screen } from "./xterm.js";
 
@@ -29,8 +30,6 @@ const SETTLE_MS = 1000;
 const MAX_UNTAKEN = 100_000;
 /** The line the cursor is on when a line is typed: a prompt for something not to index. */
 const SECRET_PROMPT = /(pass(word|phrase|code)|\bpin\b|verification code|one-time|\botp\b|token|secret)[^:]{0,80}:$/i;
-/** DEC private modes that switch to or from the alternate screen. */
-const ALT_SCREEN_MODES = new Set([47, 1047, 1049]);
 const CAN = Uint8Array.of(0x18);
 
 type Job =
@@ -43,8 +42,6 @@ type Job =
 const positive = (value: number | undefined, fallback: number): number =>
   typeof value === "number" && value > 0 && !Number.isNaN(value) ? value : fallback;
 
-const validOffset = (value: number): boolean => Number.isSafeInteger(value) && value >= 0;
-
 export class TerminalIndexer {
   private readonly screen: Screen;
   private readonly shown: ShownLines;
@@ -53,14 +50,12 @@ export class TerminalIndexer {
   private readonly keyframeBytes: number;
   private readonly maxBacklog: number;
 
-  private queue: (Job | undefined)[] = [];
-  private head = 0;
-  private scheduled = false;
+  private readonly queue = new SlicedQueue<Job>((job) => this.runJob(job), TURN_MS);
   private disposed = false;
 
   // Counted as calls arrive.
-  private outputEnd = 0;
-  private inputEnd = 0;
+  private readonly outputEnd = new StreamEnd();
+  private readonly inputEnd = new StreamEnd();
   private lastTs = 0;
   private lastOutputTs = 0;
   private cols: number;
@@ -70,7 +65,6 @@ export class TerminalIndexer {
   // Advanced as jobs run.
   private parsedTs: number | null = null;
   private parsedOffset = 0;
-  private parsing = { ts: 0, offset: 0 };
   private lastKeyframe: { ts: number; offset: number } | null = null;
   private resized = false;
   /** Where the screen was last read, and whether the cursor's line was read too. */
@@ -88,8 +82,11 @@ export class TerminalIndexer {
     this.keyframeBytes = positive(opts.keyframeIntervalBytes, DEFAULT_KEYFRAME_BYTES);
     this.maxBacklog = positive(opts.maxBacklogBytes, DEFAULT_MAX_BACKLOG);
     this.screen = createScreen(this.cols, this.rows, SCROLLBACK);
-    this.shown = new ShownLines(this.screen.term, (text, ts, offset) => this.hit({ ts, offset, source: "shown", text }));
-    this.watch();
+    this.shown = new ShownLines(
+      this.screen.term,
+      (text, ts, offset) => this.hit({ ts, offset, source: "shown", text }),
+      (what, cause) => this.fault("render_fault", `reading shown text failed at ${what}`, cause),
+    );
   }
 
   /** Output bytes queued and not yet parsed: a caller that can slow its source waits while this is high. */
@@ -114,9 +111,8 @@ export class TerminalIndexer {
       if (this.disposed || !(data instanceof Uint8Array)) return;
       ts = this.time(ts);
       this.lastOutputTs = ts;
-      const fresh = this.unseen("output", offset, data, this.outputEnd);
+      const fresh = this.accept("output", this.outputEnd, offset, data);
       if (!fresh) return;
-      this.outputEnd = fresh.start + fresh.data.length;
       if (this.backlog + fresh.data.length > this.maxBacklog) {
         this.fault("output_dropped", `output came faster than it could be rendered: ${fresh.data.length} bytes at offset ${fresh.start} skipped (backlog ${this.backlog} bytes)`);
         return;
@@ -124,7 +120,7 @@ export class TerminalIndexer {
       this.backlog += fresh.data.length;
       // Copies, so a caller reusing its buffer cannot change bytes still waiting in the queue.
       for (let i = 0; i < fresh.data.length; i += SLICE_BYTES) {
-        this.push({ kind: "output", ts, start: fresh.start + i, data: new Uint8Array(fresh.data.subarray(i, i + SLICE_BYTES)) });
+        this.queue.push({ kind: "output", ts, start: fresh.start + i, data: new Uint8Array(fresh.data.subarray(i, i + SLICE_BYTES)) });
       }
     } catch (e) {
       this.fault("render_fault", "terminal output could not be queued", e);
@@ -135,10 +131,9 @@ export class TerminalIndexer {
     try {
       if (this.disposed || !(data instanceof Uint8Array)) return;
       ts = this.time(ts);
-      const fresh = this.unseen("input", offset, data, this.inputEnd);
+      const fresh = this.accept("input", this.inputEnd, offset, data);
       if (!fresh) return;
-      this.inputEnd = fresh.start + fresh.data.length;
-      this.typed.feed(fresh.data, fresh.start, (text, at) => this.push({ kind: "typed", ts, offset: at, text }));
+      this.typed.feed(fresh.data, fresh.start, (text, at) => this.queue.push({ kind: "typed", ts, offset: at, text }));
     } catch (e) {
       this.fault("render_fault", "terminal input could not be read", e);
     }
@@ -149,7 +144,7 @@ export class TerminalIndexer {
       if (this.disposed) return;
       this.cols = clampCols(cols, this.cols);
       this.rows = clampRows(rows, this.rows);
-      this.push({ kind: "resize", ts: this.time(ts), cols: this.cols, rows: this.rows });
+      this.queue.push({ kind: "resize", ts: this.time(ts), cols: this.cols, rows: this.rows });
     } catch (e) {
       this.fault("render_fault", "terminal resize could not be queued", e);
     }
@@ -165,7 +160,7 @@ export class TerminalIndexer {
   snapshot(): Promise<Keyframe> {
     return new Promise<Keyframe>((resolve, reject) => {
       if (this.disposed) return reject(new TerminalError("disposed", "the terminal indexer was disposed"));
-      this.push({ kind: "snapshot", ts: this.lastOutputTs, offset: this.outputEnd, resolve, reject });
+      this.queue.push({ kind: "snapshot", ts: this.lastOutputTs, offset: this.outputEnd.end, resolve, reject });
     });
   }
 
@@ -174,24 +169,21 @@ export class TerminalIndexer {
       if (this.disposed) return resolve();
       ts = this.time(ts);
       try {
-        this.typed.flush(this.inputEnd, (text, at) => this.push({ kind: "typed", ts, offset: at, text }));
+        this.typed.flush(this.inputEnd.end, (text, at) => this.queue.push({ kind: "typed", ts, offset: at, text }));
       } catch (e) {
         this.fault("render_fault", "terminal input could not be read", e);
       }
-      this.push({ kind: "finish", ts, resolve });
+      this.queue.push({ kind: "finish", ts, resolve });
     });
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const pending = this.queue.slice(this.head);
-    this.queue = [];
-    this.head = 0;
     this.backlog = 0;
-    for (const job of pending) {
-      if (job?.kind === "snapshot") job.reject(new TerminalError("disposed", "the terminal indexer was disposed before the snapshot"));
-      else if (job?.kind === "finish") job.resolve();
+    for (const job of this.queue.stop()) {
+      if (job.kind === "snapshot") job.reject(new TerminalError("disposed", "the terminal indexer was disposed before the snapshot"));
+      else if (job.kind === "finish") job.resolve();
     }
     try {
       this.screen.term.dispose();
@@ -207,29 +199,11 @@ export class TerminalIndexer {
     return this.lastTs;
   }
 
-  /**
-   * The part of `data` not given before: a batch given again (a retry) overlaps what was seen
-   * and only its new tail counts; an offset that is missing or nonsense continues the stream.
-   */
-  private unseen(stream: string, offset: number, data: Uint8Array, end: number): { start: number; data: Uint8Array } | null {
-    let start = validOffset(offset) ? offset : end;
-    if (start < end) {
-      const skip = end - start;
-      if (skip >= data.length) return null;
-      data = data.subarray(skip);
-      start = end;
-    } else if (start > end) {
-      this.fault("offset_gap", `${stream} offsets jumped from ${end} to ${start}: ${start - end} bytes were never given`);
-    }
-    return data.length > 0 ? { start, data } : null;
-  }
-
-  private push(job: Job): void {
-    this.queue.push(job);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.run);
-    }
+  private accept(stream: string, end: StreamEnd, offset: number, data: Uint8Array) {
+    const before = end.end;
+    const fresh = end.accept(offset, data);
+    if (fresh && fresh.gap > 0) this.fault("offset_gap", `${stream} offsets jumped from ${before} to ${fresh.start}: ${fresh.gap} bytes were never given`);
+    return fresh;
   }
 
   private fault(code: TerminalErrorCode, message: string, cause?: unknown): void {
@@ -245,28 +219,6 @@ export class TerminalIndexer {
   }
 
   // ---------------------------------------------------------------- jobs
-
-  private readonly run = (): void => {
-    this.scheduled = false;
-    const deadline = performance.now() + TURN_MS;
-    while (this.head < this.queue.length && !this.disposed) {
-      const job = this.queue[this.head];
-      this.queue[this.head++] = undefined;
-      if (job) this.runJob(job);
-      if (performance.now() >= deadline) break;
-    }
-    if (this.head >= this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else {
-      if (this.head > 4096) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-      this.scheduled = true;
-      setImmediate(this.run);
-    }
-  };
 
   private runJob(job: Job): void {
     try {
@@ -302,7 +254,8 @@ export class TerminalIndexer {
   private parse(job: Extract<Job, { kind: "output" }>): void {
     this.backlog -= job.data.length;
     if (this.parsedTs !== null && job.ts - this.parsedTs >= SETTLE_MS) this.readScreen(this.parsedTs, true);
-    this.parsing = { ts: job.ts, offset: job.start };
+    this.shown.parsing.ts = job.ts;
+    this.shown.parsing.offset = job.start;
     try {
       this.screen.parse(job.data);
     } catch (e) {
@@ -351,43 +304,5 @@ export class TerminalIndexer {
     this.shown.screen(ts, this.parsedOffset, skipCursorLine);
     this.readAt = this.parsedOffset;
     this.readFull = !skipCursorLine;
-  }
-
-  /** Once per line scrolled: kept free of allocations, as it runs for every line of a long listing. */
-  private readonly scrolled = (): void => {
-    try {
-      this.shown.scrolled(this.parsing.ts, this.parsing.offset);
-    } catch (e) {
-      this.fault("render_fault", "reading shown text failed at a scroll", e);
-    }
-  };
-
-  /** Takes lines as they scroll away or are about to be wiped, in the middle of parsing. */
-  private watch(): void {
-    const term = this.screen.term;
-    const guard = (what: string, fn: () => void) => {
-      try {
-        fn();
-      } catch (e) {
-        this.fault("render_fault", `reading shown text failed at ${what}`, e);
-      }
-    };
-    const wipe = (skipCursorLine: boolean) => guard("a screen change", () => this.shown.screen(this.parsing.ts, this.parsing.offset, skipCursorLine));
-    term.onScroll(this.scrolled);
-    term.parser.registerCsiHandler({ final: "J" }, (params) => {
-      const mode = params[0];
-      wipe(mode !== 2 && mode !== 3);
-      return false;
-    });
-    const altSwitch = (params: (number | number[])[]) => {
-      if (params.some((p) => typeof p === "number" && ALT_SCREEN_MODES.has(p))) wipe(false);
-      return false;
-    };
-    term.parser.registerCsiHandler({ prefix: "?", final: "h" }, altSwitch);
-    term.parser.registerCsiHandler({ prefix: "?", final: "l" }, altSwitch);
-    term.parser.registerEscHandler({ final: "c" }, () => {
-      wipe(false);
-      return false;
-    });
   }
 }

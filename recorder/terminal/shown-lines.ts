@@ -1,8 +1,9 @@
 // The lines that appeared on a screen, as plain text for search. A line is taken when it
 // scrolls off the top of the normal screen (the scroll event fires once per line, while the
 // line still sits just above the screen in the short scrollback), and the whole screen is
-// read at moments it is worth reading: before a clear or a switch of screens, when output
-// pauses, at keyframes, at Enter, at the end. Rows wrapped by the terminal are joined back
+// read at moments it is worth reading: before a clear, a reset or a switch of screens (caught
+// in the middle of parsing), and when the indexer asks: when output pauses, at keyframes, at
+// Enter, at the end. Rows wrapped by the terminal are joined back
 // into the one line they were. A short memory of recent lines keeps a line that stays on
 // screen, or is redrawn, from being indexed again each time the screen is read.
 import type { Terminal } from "./xterm.js";
@@ -12,6 +13,10 @@ const MAX_LINE_CHARS = 4096;
 const PIECE_OVERLAP = 64;
 
 export type ShownSink = (text: string, ts: number, offset: number) => void;
+export type FaultSink = (what: string, cause: unknown) => void;
+
+/** DEC private modes that switch to or from the alternate screen. */
+const ALT_SCREEN_MODES = new Set([47, 1047, 1049]);
 
 export class ShownLines {
   private recent = new Set<string>();
@@ -19,13 +24,39 @@ export class ShownLines {
   private readonly buffers: Terminal["buffer"];
   /** Text of a wrapped line whose rows are still scrolling off. */
   private carry: string | null = null;
+  /** The output being parsed: lines taken in the middle of parsing are dated by it. */
+  readonly parsing = { ts: 0, offset: 0 };
 
   constructor(
     private readonly term: Terminal,
     private readonly sink: ShownSink,
+    private readonly fault: FaultSink,
   ) {
     this.buffers = term.buffer;
+    term.onScroll(this.onScroll);
+    const wipe = (skipCursorLine: boolean) => {
+      try {
+        this.screen(this.parsing.ts, this.parsing.offset, skipCursorLine);
+      } catch (e) {
+        this.fault("a screen change", e);
+      }
+      return false; // xterm's own handler runs next
+    };
+    term.parser.registerCsiHandler({ final: "J" }, (params) => wipe(params[0] !== 2 && params[0] !== 3));
+    const altSwitch = (params: (number | number[])[]) => params.some((p) => typeof p === "number" && ALT_SCREEN_MODES.has(p)) && wipe(false);
+    term.parser.registerCsiHandler({ prefix: "?", final: "h" }, altSwitch);
+    term.parser.registerCsiHandler({ prefix: "?", final: "l" }, altSwitch);
+    term.parser.registerEscHandler({ final: "c" }, () => wipe(false));
   }
+
+  /** Once per line scrolled: kept free of allocations, as it runs for every line of a long listing. */
+  private readonly onScroll = (): void => {
+    try {
+      this.scrolled(this.parsing.ts, this.parsing.offset);
+    } catch (e) {
+      this.fault("a scroll", e);
+    }
+  };
 
   /** The line that just scrolled off the top of the screen. */
   scrolled(ts: number, offset: number): void {

@@ -7,9 +7,9 @@
 // use no TLS on any path. Rounds interleave the paths so noise on the shared machine lands
 // on all of them; the table shows medians. Goal: gateway >= 0.9x pgbouncer.
 //
-//   node dist/bench/postgres.js [--clients N] [--seconds N] [--rounds N] [--scale N]
+//   node dist/bench/postgres.js [--clients N] [--seconds N] [--rounds N] [--scale N] [--profile DIR]
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -29,7 +29,8 @@ const USAGE = `usage: node dist/bench/postgres.js [--clients N] [--seconds N] [-
 pgbench -S (simple and prepared) and the default TPC-B-like run with N clients (default 8)
 for --seconds each (default 8), --rounds times (default 2), directly, through pgbouncer and
 through jitgate, on a private cluster initialised at --scale (default 10). Needs pgbench
-and pgbouncer (apt-get install -y pgbouncer).`;
+and pgbouncer (apt-get install -y pgbouncer). --profile DIR writes a CPU profile of the
+gateway process there (node --cpu-prof).`;
 
 const WORKLOADS = [
   { name: "select-only, simple", args: ["-S", "-M", "simple"] },
@@ -130,11 +131,12 @@ async function startPgbouncer(dir: string, cluster: PrivateCluster, clients: num
   return { port, child };
 }
 
-async function startJitgate(dir: string, cluster: PrivateCluster): Promise<{ port: number; token: string; child: ChildProcess }> {
+async function startJitgate(dir: string, cluster: PrivateCluster, profileDir: string | null): Promise<{ port: number; token: string; child: ChildProcess }> {
   const data = join(dir, "jg-data");
   writeFileSync(join(dir, "jg.yaml"), "log: { level: warn }\n");
   const env = { ...process.env, JITGATE_ADMIN_PASSWORD: ADMIN_PASSWORD, JITGATE_VAULT_PASSPHRASE: "", JITGATE_DATABASE_URL: "" };
-  const { child, out } = await startProcess(process.execPath, [MAIN, "serve", "--data", data, "--config", join(dir, "jg.yaml"), "--host", "127.0.0.1", "--api-port", "0", "--ssh-port", "0", "--pg-port", "0", "--http-port", "0"], /API on https:\/\/\S+/, env);
+  const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(profileDir)}`] : [];
+  const { child, out } = await startProcess(process.execPath, [...profile, MAIN, "serve", "--data", data, "--config", join(dir, "jg.yaml"), "--host", "127.0.0.1", "--api-port", "0", "--ssh-port", "0", "--pg-port", "0", "--http-port", "0"], /API on https:\/\/\S+/, env);
   const api = /API on (https:\/\/\S+)/.exec(out())?.[1] ?? "";
   const port = Number(/^postgres on 127\.0\.0\.1:(\d+)$/m.exec(out())?.[1]);
   if (!port) fail(`the gateway did not report its postgres port:\n${out()}`);
@@ -158,6 +160,29 @@ async function pgbench(target: { port: number; user: string; db: string; passwor
   const m = /tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)/.exec(stdout);
   if (!m) fail(`cannot read pgbench's output:\n${stdout}`);
   return Number(m[1]);
+}
+
+/** CPU seconds each thread of a process has used, by thread name (Linux /proc). */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  const tick = 100;
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tasks) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / tick);
+    } catch {
+      // The thread ended between listing and reading.
+    }
+  }
+  return out;
 }
 
 function median(values: number[]): number {
@@ -186,7 +211,7 @@ main(async () => {
     await run("pgbench", ["-h", "127.0.0.1", "-p", String(cluster.port), "-U", "app", "-i", "-q", "-s", String(scale), "bench"], { env: { ...process.env, PGPASSWORD: PASSWORD } });
     const bouncer = await startPgbouncer(dir, cluster, clients);
     children.push(bouncer.child);
-    const jg = await startJitgate(dir, cluster);
+    const jg = await startJitgate(dir, cluster, args.options.get("profile") ?? null);
     children.push(jg.child);
     const targets: Record<Path, { port: number; user: string; db: string; password: string }> = {
       direct: { port: cluster.port, user: "app", db: "bench", password: PASSWORD },
@@ -194,10 +219,13 @@ main(async () => {
       jitgate: { port: jg.port, user: "admin", db: "bench-db/bench", password: jg.token },
     };
     const tps = new Map<string, number[]>();
+    const cpu = new Map<string, number>();
     for (let r = 1; r <= rounds; r++) {
       for (const w of WORKLOADS) {
         for (const p of r % 2 === 1 ? PATHS : [...PATHS].reverse()) {
+          const before = p === "jitgate" ? threadCpu(jg.child.pid ?? 0) : null;
           const v = await pgbench(targets[p], w.args, clients, seconds);
+          if (before) for (const [name, sec] of threadCpu(jg.child.pid ?? 0)) cpu.set(name, (cpu.get(name) ?? 0) + sec - (before.get(name) ?? 0));
           console.log(`round ${r}  ${w.name.padEnd(22)} ${p.padEnd(9)} ${v.toFixed(0)} tps`);
           tps.set(`${w.name}/${p}`, [...(tps.get(`${w.name}/${p}`) ?? []), v]);
         }
@@ -209,6 +237,9 @@ main(async () => {
       return [w.name, d.toFixed(0), b.toFixed(0), j.toFixed(0), `${(j / b).toFixed(2)}x`, `${(j / d).toFixed(2)}x`];
     });
     printGrid(`pgbench TPS, ${clients} clients, ${seconds} s x ${rounds} rounds (median), no TLS`, ["workload", "direct", "pgbouncer", "jitgate", "jitgate/pgbouncer", "jitgate/direct"], rows);
+    const busy = [...cpu].filter(([, sec]) => sec >= 0.05).sort((a, b) => b[1] - a[1]);
+    const wall = rounds * WORKLOADS.length * seconds;
+    printGrid(`where the gateway's CPU went while pgbench ran through it (${wall} s)`, ["thread", "CPU s", "of one core"], busy.map(([name, sec]) => [name, sec.toFixed(1), `${((sec / wall) * 100).toFixed(0)}%`]));
     const worst = Math.min(...WORKLOADS.map((w) => med(w.name, "jitgate") / med(w.name, "pgbouncer")));
     console.log(`\ngoal: jitgate >= ${GOAL}x pgbouncer: ${worst >= GOAL ? "met" : "NOT met"} (worst ${worst.toFixed(2)}x)`);
     console.log("reproduce: npm run build && node dist/bench/postgres.js");

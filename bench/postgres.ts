@@ -166,7 +166,7 @@ async function pgbench(target: { port: number; user: string; db: string; passwor
 function threadCpu(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   const tick = 100;
-  let tasks: string[] = [];
+  let tasks: string[];
   try {
     tasks = readdirSync(`/proc/${pid}/task`);
   } catch {

@@ -48,6 +48,9 @@ export class GatewayConnection implements ChannelHost {
   private channels = 0;
   private readonly address: string;
   private idle: (() => void) | null = null;
+  private stopWarning: (() => void) | null = null;
+  /** Set once the warning time has passed: channels opening later are warned as they open. */
+  private lateWarning: (() => string) | null = null;
   closing = false;
 
   constructor(
@@ -97,6 +100,8 @@ export class GatewayConnection implements ChannelHost {
 
   track(relay: SessionRelay): () => void {
     this.relays.add(relay);
+    const late = this.lateWarning;
+    if (late && relay.interactive) queueMicrotask(() => relay.say(late()));
     return () => {
       this.relays.delete(relay);
       if (this.relays.size === 0) this.idle?.();
@@ -163,16 +168,13 @@ export class GatewayConnection implements ChannelHost {
 
   private ready(): void {
     const session = this.requireSession();
-    const { ctx } = this.deps;
     const grant = session.grant;
-    const warnAt = grant.notAfter.getTime() - ctx.config.ssh.warnBeforeMs;
-    if (warnAt > Date.now()) {
-      this.timers.push(at(warnAt, () => {
-        const left = Math.max(1, Math.round((grant.notAfter.getTime() - Date.now()) / 1000));
-        const line = `jitgate: grant ${grant.grantId} ends in ${left} s (${grant.notAfter.toISOString()}); extend it with: jitgate extend ${grant.grantId} --for 30m --reason "..."`;
-        for (const r of this.relays) if (r.interactive) r.say(line);
-      }));
-    }
+    this.armWarning(grant.notAfter.getTime());
+    // An extension moves the end: the warning follows it.
+    const unsubscribe = this.deps.ctx.cp.deps.bus.subscribe("grant.scheduled", (e) => {
+      if (e.grantId === grant.grantId) this.armWarning(Date.parse(e.notAfter));
+    });
+    this.timers.push(unsubscribe);
     this.client.on("session", (accept, reject) => {
       if (this.closing) return reject();
       new SessionRelay(this, accept(), this.channels++);
@@ -197,6 +199,28 @@ export class GatewayConnection implements ChannelHost {
     // ssh2 answers channel types it has no event for (x11, streamlocal) with "unknown channel type".
   }
 
+  /** Warns interactive channels warnBefore ahead of the end, or as they open if that time has passed. */
+  private armWarning(notAfter: number): void {
+    this.stopWarning?.();
+    this.stopWarning = null;
+    this.lateWarning = null;
+    const grantId = this.requireSession().grant.grantId;
+    const line = () => {
+      const left = Math.max(1, Math.round((notAfter - Date.now()) / 1000));
+      return `jitgate: grant ${grantId} ends in ${left} s (${new Date(notAfter).toISOString()}); extend it with: jitgate extend ${grantId} --for 30m --reason "..."`;
+    };
+    const warnAt = notAfter - this.deps.ctx.config.ssh.warnBeforeMs;
+    if (warnAt > Date.now()) {
+      this.stopWarning = at(warnAt, () => {
+        this.lateWarning = line;
+        for (const r of this.relays) if (r.interactive) r.say(line());
+      });
+    } else {
+      this.lateWarning = line;
+      for (const r of this.relays) if (r.interactive) r.say(line());
+    }
+  }
+
   private async refuseConnection(err: unknown): Promise<void> {
     if (this.refused) return;
     this.refused = true;
@@ -217,6 +241,7 @@ export class GatewayConnection implements ChannelHost {
 
   private async finish(reason: string): Promise<void> {
     for (const stop of this.timers.splice(0)) stop();
+    this.stopWarning?.();
     this.closing = true;
     this.up?.end();
     const session = this.session;

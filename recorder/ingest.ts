@@ -71,6 +71,7 @@ export class Ingest {
   #draining: Promise<void> | null = null;
   #drainWaiters: (() => void)[] = [];
   #stopping = false;
+  #closed = false;
   #sleepers = new Set<() => void>();
   #stats = { rowsStored: 0, rowsSpooled: 0, rowsDropped: 0 };
 
@@ -91,6 +92,10 @@ export class Ingest {
     this.#queuedBytes += bytes.length;
     this.#queuedRows++;
     this.#added++;
+    if (this.#closed) {
+      this.#log.warn("add-after-close", "recording: rows came after the recorder closed; they are not stored", { table });
+      return bytes;
+    }
     if (this.#queuedRows >= this.#limits.batchRows || this.#queuedBytes >= this.#limits.batchBytes) this.#want();
     else this.#timer ??= setTimeout(() => this.#want(), this.#limits.flushMs);
     return bytes;
@@ -142,6 +147,7 @@ export class Ingest {
     for (const wake of [...this.#sleepers]) wake();
     await this.#draining;
     await this.flush();
+    this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     await this.#spool.close();
   }

@@ -11,6 +11,7 @@ import { LogOnce } from "./log-once.js";
 import type { SessionRecorder, SessionRecording, SessionStart } from "./model.js";
 import type { RecorderLogger, RecordingSigner, RecordSink } from "./ports.js";
 import { Recording } from "./recording.js";
+import { sealUnended } from "./recover.js";
 import { checkDatabaseName, DEFAULT_RETENTION_DAYS, migrate } from "./schema.js";
 import { Spool } from "./spool.js";
 import { TerminalIndexer, type TerminalIndexerOptions } from "./terminal/index.js";
@@ -35,6 +36,11 @@ export interface RecorderOptions {
   retentionDays?: number;
   /** Run the schema migrations first. Default true. */
   migrate?: boolean;
+  /**
+   * The database is this process's alone (embedded): sessions an earlier run left without an
+   * end are ended and sealed once the spool is drained. Default false.
+   */
+  sealUnended?: boolean;
   limits?: Partial<IngestLimits>;
   chain?: Partial<ChainLimits>;
   /** How often a terminal's screen is kept for seeking. Default the indexer's (5 s). */
@@ -61,6 +67,8 @@ export interface Recorder extends SessionRecorder {
   /** Resolves once every event recorded so far is in ClickHouse (waits for an outage to end). */
   drained(): Promise<void>;
   stats(): IngestStats & { liveSessions: number };
+  /** Resolves once sessions left open by an earlier run are sealed (see sealUnended). */
+  recovered(): Promise<void>;
   /** Ends the recordings still open ("gateway stopped"), then stores or spools everything. */
   close(): Promise<void>;
 }
@@ -118,6 +126,14 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
     },
   };
 
+  // Resolves once leftovers of an earlier run are sealed (at once when not asked to).
+  const recovered = opts.sealUnended
+    ? ingest.drained().then(() => sealUnended(opts.client, database, { live: (id) => recordings.has(id), ingest, signer: ctx.signer, log, now })).then(
+        () => undefined,
+        (err: unknown) => log.error("seal-unended", "recording: sessions left open by an earlier run could not be sealed", { cause: cause(err) }),
+      )
+    : Promise.resolve();
+
   const timer = setInterval(() => {
     for (const r of recordings.values()) r.tick();
   }, TICK_MS);
@@ -144,6 +160,7 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
     flush: () => ingest.flush(),
     drained: () => ingest.drained(),
     stats: () => ({ ...ingest.stats(), liveSessions: recordings.size }),
+    recovered: () => recovered,
     async close() {
       if (closed) return;
       closed = true;

@@ -66,6 +66,8 @@ export async function openRecorder(cfg: GatewayConfig, logger: Logger, deps: Rec
       localInsertDir: ch.embedded ? join(cfg.dataDir, "recording-ingest") : null,
       signer: keys?.signer ?? null,
       retentionDays: cfg.recordingRetentionDays,
+      // Embedded, the database is this gateway's alone: what an earlier run left open is sealed.
+      sealUnended: ch.embedded,
     });
   } catch (err) {
     await ch.close();

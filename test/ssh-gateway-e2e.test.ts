@@ -7,6 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callApi } from "../gateway/cli/client.js";
 import { loadProfile } from "../gateway/cli/profile.js";
@@ -220,7 +221,7 @@ describe("SSH gateway", () => {
     expect(reasons).toContain("port forwarding");
   });
 
-  it("garbage and a stalled handshake are refused without disturbing a session in progress", async () => {
+  it("garbage, a stalled handshake, an oversized window change and an unknown subsystem are refused without disturbing a session in progress", async () => {
     let started = false;
     const long = ssh(["web-1", "echo started; sleep 4; echo still-here"], { onStdout: (t) => (started ||= t.includes("started")) });
     while (!started) await new Promise((r) => setTimeout(r, 20));
@@ -236,12 +237,40 @@ describe("SSH gateway", () => {
     await closedAfter(Buffer.concat([Buffer.from("SSH-2.0-garbage\r\n"), randomBytes(4096)]));
     await closedAfter(Buffer.from("SSH-2.0-truncated\r\n\x00\x00\x01"));
     expect(await closedAfter(null)).toBeLessThan(4_000);
+    // Inside a session: an oversized window change and an unknown subsystem are refused, the shell goes on.
+    const c = new ssh2.Client();
+    await new Promise<void>((resolve, reject) => {
+      c.once("ready", () => resolve());
+      c.once("error", reject);
+      c.connect({
+        host: "127.0.0.1", port: sshPort, username: `${CERT_LOGIN}@web-1`, readyTimeout: 10_000,
+        privateKey: readFileSync(join(alice.home, "ssh", "id_ed25519")), certificate: readFileSync(join(alice.home, "ssh", `${CERT_LOGIN}@web-1-cert.pub`), "utf8"),
+      } as ssh2.ConnectConfig);
+    });
+    const subsystem = await new Promise<string>((resolve) => c.subsys("no-such-thing", (err) => resolve(err ? err.message : "opened")));
+    expect(subsystem).not.toBe("opened");
+    const echoed = await new Promise<string>((resolve, reject) =>
+      c.shell({ term: "xterm", rows: 24, cols: 80 }, (err, ch) => {
+        if (err) return reject(err);
+        let out = "";
+        ch.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("alive-7")) resolve(out);
+        });
+        ch.setWindow(100_000, 100_000, 0, 0);
+        ch.write("echo alive-$((3+4))\n");
+      }),
+    );
+    expect(echoed).toContain("alive-7");
+    c.end();
     const r = await long.done;
     expect(r.stdout).toContain("still-here");
     const audit = await admin.ok<{ data: { reason: string } }[]>(["audit", "--type", "session.refused"]);
     const reasons = audit.map((e) => e.data.reason).join("\n");
     expect(reasons).toContain("SSH_PROTOCOL");
     expect(reasons).toContain("SSH_HANDSHAKE_TIMEOUT");
+    expect(reasons).toContain("window change to 100000x100000 refused");
+    expect(reasons).toContain('subsystem "no-such-thing" refused');
   });
 
   it("records what was typed and shown, the pty and exit, and the sftp operations", async () => {

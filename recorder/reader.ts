@@ -97,10 +97,11 @@ export interface SearchHit {
   userName: string;
   targetName: string;
   protocol: Protocol;
+  /** When it happened; for lines shown on a terminal, when the block of lines it is in began (within a second). */
   ts: number;
   source: TextSource;
   channel: number;
-  /** typed: input offset; shown: output offset; else 0. */
+  /** typed: input offset; shown: an output offset where its block of lines began to show; else 0. */
   offset: number;
   /** The event's seq for sql, http, exec and sftp; 0 for typed and shown (use ts or offset). */
   seq: number;

@@ -19,6 +19,8 @@ export const MAX_EVENT_BYTES = 64 * 1024;
 const MAX_SQL_TEXT = 1 << 20;
 /** Characters of a searchable line. */
 const MAX_TEXT_LINE = 64 * 1024;
+/** Lines shown on a terminal kept in one row of the text table at most. */
+const SHOWN_LINES_PER_ROW = 64;
 
 export interface RecordingContext {
   ingest: Ingest;
@@ -257,7 +259,25 @@ export class Recording implements SessionRecording {
     if (!indexer) return;
     const { keyframes, text } = indexer.take();
     for (const k of keyframes) this.#ctx.ingest.add("keyframes", keyframeLine(this.#sid, ch.id, k, this.#start.startedAt));
-    for (const t of text) this.#text({ ts: t.ts, source: t.source as TextSource, channel: ch.id, offset: t.offset, seq: 0, line: t.text });
+    // Lines shown one after another within a second share a row (search finds the matching
+    // line in it): a screen scrolling fast is one row per block of lines, not one per line.
+    let group: { ts: number; offset: number; lines: string[]; size: number } | null = null;
+    const flush = () => {
+      if (group) this.#text({ ts: group.ts, source: "shown", channel: ch.id, offset: group.offset, seq: 0, line: group.lines.join("\n") });
+      group = null;
+    };
+    for (const t of text) {
+      if (t.source !== "shown") {
+        flush();
+        this.#text({ ts: t.ts, source: t.source as TextSource, channel: ch.id, offset: t.offset, seq: 0, line: t.text });
+        continue;
+      }
+      if (group && (group.lines.length >= SHOWN_LINES_PER_ROW || group.size + t.text.length > MAX_TEXT_LINE || t.ts - group.ts >= 1000)) flush();
+      group ??= { ts: t.ts, offset: t.offset, lines: [], size: 0 };
+      group.lines.push(t.text);
+      group.size += t.text.length + 1;
+    }
+    flush();
     const error = (indexer as { takeError?: () => Error | null }).takeError?.();
     if (error) this.#ctx.log.warn(`terminal:${(error as { code?: string }).code ?? error.message}`, "recording: terminal rendering fault (the bytes are recorded all the same)", { sessionId: this.sessionId, cause: error.message });
   }

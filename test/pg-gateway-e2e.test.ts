@@ -6,6 +6,7 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AccessRequest } from "../policies/index.js";
 import { Person, startGateway, tempDir, type GatewayProcess } from "./support/gateway.js";
@@ -277,6 +278,33 @@ describe("PostgreSQL through the gateway", () => {
   });
 });
 
+describe("recording", () => {
+  it("every statement of a session appears in its recording with its outcome", async () => {
+    await grantFor("db-1", "app");
+    const c = await connection("db-1");
+    const cl = client(c);
+    await cl.connect();
+    await cl.query("SELECT id FROM items WHERE id = $1", [2]);
+    await cl.query("SELECT 1; SELECT 2");
+    await cl.query("SELEC $1", [1]).catch(() => undefined);
+    await cl.end();
+    const events = await waitForValue("the recorded statements", async () => {
+      const sessions = await admin.ok<{ id: string; protocol: string; grantId: string; endedAt: string | null }[]>(["sessions", "--limit", "50"]);
+      const mine = sessions.find((x) => x.grantId === c.grantId && x.protocol === "postgres" && x.endedAt !== null);
+      if (!mine) return null;
+      const page = await api<{ events: { kind: string; sql?: { text: string; params: unknown; tag: string | null; rows: number | null; sqlstate: string | null; stage: string | null } }[] }>(`/api/v1/sessions/${mine.id}/events?limit=1000`);
+      const sql = page.events.filter((e) => e.kind === "sql").map((e) => e.sql);
+      return sql.length >= 4 ? sql : null;
+    });
+    expect(events.map((e) => [e?.text, e?.params, e?.tag, e?.rows, e?.sqlstate, e?.stage])).toEqual([
+      ["SELECT id FROM items WHERE id = $1", ["2"], "SELECT 1", 1, null, null],
+      ["SELECT 1", null, "SELECT 1", 1, null, null],
+      ["SELECT 2", null, "SELECT 1", 1, null, null],
+      ["SELEC $1", null, null, null, "42601", "parse"],
+    ]);
+  });
+});
+
 describe("upstream logins", () => {
   async function whoAndTls(target: string, login = "app"): Promise<{ user: string; ssl: boolean } | { code: string; message: string }> {
     await grantFor(target, login);
@@ -422,6 +450,24 @@ describe("bad input from clients", () => {
     expect(r.data.toString("latin1", 0, 2)).toBe("NR");
   });
 });
+
+/** Calls the control API as admin, with the token the CLI keeps. */
+async function api<T>(path: string): Promise<T> {
+  const profile = JSON.parse(readFileSync(join(admin.home, "profile.json"), "utf8")) as { server: string; token: string; ca: string };
+  const res = await undiciFetch(`${profile.server}${path}`, { headers: { authorization: `Bearer ${profile.token}` }, dispatcher: new Agent({ connect: { ca: profile.ca } }) });
+  if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+async function waitForValue<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== null) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 async function sleeping(): Promise<{ pid: number }[]> {
   return superQuery("SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()");

@@ -19,6 +19,8 @@ export const MAX_EVENT_BYTES = 64 * 1024;
 const MAX_SQL_TEXT = 1 << 20;
 /** Characters of a searchable line. */
 const MAX_TEXT_LINE = 64 * 1024;
+/** The longest end() waits for the session's rows to be stored or spooled. */
+const END_WAIT_MS = 10_000;
 /** Lines shown on a terminal kept in one row of the text table at most. */
 const SHOWN_LINES_PER_ROW = 64;
 
@@ -322,7 +324,16 @@ export class Recording implements SessionRecording {
       }
       this.#viewers.clear();
       this.#ctx.ingest.flushSoon();
-      await this.#ctx.ingest.flush();
+      // Stored or spooled; with ClickHouse and the disk both failing, the rows wait in memory
+      // and the session's end does not wait with them.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, END_WAIT_MS);
+        timer.unref();
+        void this.#ctx.ingest.flush().then(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     } finally {
       this.#ctx.forget(this);
     }

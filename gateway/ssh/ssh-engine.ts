@@ -22,7 +22,7 @@ class SshEngine implements Engine {
     // Sockets by peer, from accept until ssh2 has read the client's version line.
     const early = new Map<string, Socket>();
     const ssh = new ssh2.Server(
-      { hostKeys: [ed25519PemToOpenSsh(ctx.svc.authorities.sshHostKey.privateKeyPem)], ident: "jitgate" },
+      { hostKeys: [ed25519PemToOpenSsh(ctx.svc.authorities.sshHostKey.privateKeyPem)], ident: "jitgate", algorithms: { cipher: ctx.config.ssh.ciphers } },
       (client, info) => {
         const key = `${info.ip}:${info.port}`;
         const socket = early.get(key);

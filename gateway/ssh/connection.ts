@@ -193,7 +193,8 @@ export class GatewayConnection implements ChannelHost {
       });
     });
     this.client.on("request", (_accept, reject, name) => {
-      this.refuse(`global request ${name} refused: remote forwarding is not offered`);
+      // Keepalives and no-more-sessions are answered with a plain failure, as sshd does.
+      if (/forward/.test(name)) this.refuse(`${name} refused: remote forwarding is not offered`);
       reject?.();
     });
     // ssh2 answers channel types it has no event for (x11, streamlocal) with "unknown channel type".

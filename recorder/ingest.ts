@@ -4,7 +4,7 @@
 // and a drain sends them, in order, once it is back; batches made meanwhile queue behind
 // them in the spool. A part ClickHouse refuses for its content is split until the rows it
 // refuses are isolated: those are dropped and logged, the rest stored.
-import { createHash } from "node:crypto";
+import { webcrypto } from "node:crypto";
 import { RecorderError } from "./errors.js";
 import { cause } from "./clickhouse.js";
 import type { LogOnce } from "./log-once.js";
@@ -13,7 +13,7 @@ import type { Spool } from "./spool.js";
 import { ByteQueue } from "./byte-queue.js";
 
 export interface IngestLimits {
-  /** A batch is sent as soon as this many rows wait (it takes every row queued). Default 65536. */
+  /** A batch is made as soon as this many rows wait, and the next begins to fill. Default 65536. */
   batchRows: number;
   /** ...or this many bytes of rows. Default 16 MiB. */
   batchBytes: number;
@@ -60,7 +60,10 @@ export class Ingest {
   #queues = TABLES.map(() => new ByteQueue());
   #queuedRows = 0;
   #queuedBytes = 0;
-  #storingBytes = 0;
+  /** Batches made and waiting for their turn, oldest first; the first may be being stored. */
+  #batches: Batch[] = [];
+  #batchedBytes = 0;
+  #batchSoon = false;
   #added = 0;
   #done = 0;
   #flushWaiters: { upTo: number; resolve: () => void }[] = [];
@@ -96,13 +99,25 @@ export class Ingest {
       this.#log.warn("add-after-close", "recording: rows came after the recorder closed; they are not stored", { table });
       return bytes;
     }
-    if (this.#queuedRows >= this.#limits.batchRows || this.#queuedBytes >= this.#limits.batchBytes) this.#want();
-    else this.#timer ??= setTimeout(() => this.#want(), this.#limits.flushMs);
+    if (this.#queuedRows >= this.#limits.batchRows || this.#queuedBytes >= this.#limits.batchBytes) {
+      // Made right after the engine's call returns, so it stays about this size and the
+      // next fills while it is stored.
+      if (!this.#batchSoon) {
+        this.#batchSoon = true;
+        queueMicrotask(() => {
+          this.#batchSoon = false;
+          this.#batch();
+          this.#want();
+        });
+      }
+    } else {
+      this.#timer ??= setTimeout(() => this.#want(), this.#limits.flushMs);
+    }
     return bytes;
   }
 
   get bufferedBytes(): number {
-    return this.#queuedBytes + this.#storingBytes;
+    return this.#queuedBytes + this.#batchedBytes;
   }
 
   get writable(): boolean {
@@ -162,43 +177,50 @@ export class Ingest {
     this.#running = this.#run().finally(() => {
       this.#running = null;
       // Rows may have come, and been asked for, after the loop's last look.
-      if (this.#queuedRows === 0) this.#wanted = false;
-      else if (this.#wanted) this.#want();
+      if (this.#queuedRows === 0 && this.#batches.length === 0) this.#wanted = false;
+      else if (this.#wanted || this.#batches.length > 0) this.#want();
       else this.#timer ??= setTimeout(() => this.#want(), this.#limits.flushMs);
     });
   }
 
   async #run(): Promise<void> {
-    while (this.#wanted && this.#queuedRows > 0) {
-      // A batch takes every row queued, so rows are stored in the order they came.
-      const { parts, rows, bytes } = this.#take();
-      this.#wanted = this.#flushWaiters.length > 0 || this.#writableWaiters.length > 0;
-      this.#storingBytes += bytes;
+    for (;;) {
+      if (this.#batches.length === 0) {
+        if (!this.#wanted || this.#queuedRows === 0) return;
+        this.#batch();
+        this.#wanted = this.#flushWaiters.length > 0 || this.#writableWaiters.length > 0;
+      }
+      // Batches are stored one at a time, in the order they were made.
+      const batch = this.#batches[0] as Batch;
       try {
-        await this.#store(parts, rows);
+        await this.#store(batch.parts, batch.rows);
       } finally {
-        this.#storingBytes -= bytes;
-        this.#done += rows;
+        this.#batches.shift();
+        this.#batchedBytes -= batch.bytes;
+        this.#done += batch.rows;
         this.#settle();
       }
-      if (this.#queuedRows >= this.#limits.batchRows || this.#queuedBytes >= this.#limits.batchBytes) this.#wanted = true;
     }
   }
 
-  #take(): { parts: BatchPart[]; rows: number; bytes: number } {
+  /** Makes a batch of every row queued. */
+  #batch(): void {
+    if (this.#queuedRows === 0) return;
     const parts: BatchPart[] = [];
     this.#queues.forEach((queue, i) => {
       if (queue.rows === 0) return;
       const { body, rows } = queue.take();
       parts.push(part(TABLES[i] as TableName, body, rows));
     });
-    const taken = { parts, rows: this.#queuedRows, bytes: this.#queuedBytes };
+    this.#batches.push({ parts, rows: this.#queuedRows, bytes: this.#queuedBytes });
+    this.#batchedBytes += this.#queuedBytes;
     this.#queuedRows = 0;
     this.#queuedBytes = 0;
-    return taken;
   }
 
   async #store(parts: BatchPart[], rows: number): Promise<void> {
+    // Hashed on the thread pool, not on the thread that serves sessions.
+    await Promise.all(parts.map(async (p) => (p.token ||= `${p.table}-${Buffer.from(await webcrypto.subtle.digest("SHA-256", p.body)).toString("hex").slice(0, 40)}`)));
     let delay = this.#limits.retryMinMs;
     for (;;) {
       if (this.#spool.pending === 0 && this.#draining === null) {
@@ -309,8 +331,15 @@ export class Ingest {
   }
 }
 
+interface Batch {
+  parts: BatchPart[];
+  rows: number;
+  bytes: number;
+}
+
+/** The token is set when the batch is stored: SHA-256 of the body, so a replayed part is known by its content. */
 function part(table: TableName, body: Buffer, rows: number): BatchPart {
-  return { table, rows, body, token: `${table}-${createHash("sha256").update(body).digest("hex").slice(0, 40)}` };
+  return { table, rows, body, token: "" };
 }
 
 /** Halves a part at a line boundary; the halves' tokens derive from the whole's. */

@@ -199,8 +199,16 @@ async function run(): Promise<void> {
     for (const p of [direct, gateway, gateway, direct]) hs.get(p.name)?.push(await handshakes(p, pair.private, Math.ceil(logins / 2), concurrency));
     // 4. Memory: the gateway's resident set with N idle pty shells against none.
     const pid = gw.proc.pid ?? 0;
-    await sleep(1_000);
-    const before = rssBytes(pid);
+    // The embedded ClickHouse and the collector move the resident set too: medians of a few samples.
+    const settled = async () => {
+      const xs: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        await sleep(500);
+        xs.push(rssBytes(pid));
+      }
+      return median(xs);
+    };
+    const before = await settled();
     const open: ssh2.Client[] = [];
     for (let i = 0; i < sessions; i += 20) {
       const batch = await Promise.all(Array.from({ length: Math.min(20, sessions - i) }, async () => {
@@ -210,8 +218,7 @@ async function run(): Promise<void> {
       }));
       open.push(...batch);
     }
-    await sleep(3_000);
-    const after = rssBytes(pid);
+    const after = await settled();
     for (const c of open) c.end();
     const perSession = (after - before) / sessions / 1024 / 1024;
 

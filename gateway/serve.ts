@@ -84,7 +84,8 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     const router = buildRouter(async () => ready && (await store.query("SELECT 1")).length === 1, VERSION);
     const recording = await openRecorder(cfg, logger, { secrets: vault.secrets, serialise: (fn) => clusterLock(store, AUTHORITIES_LOCK, fn) });
     cleanups.push(() => recording.close());
-    const svc: GatewayServices = { sessions, recordings: recording.reader, secrets: vault.secrets, authorities, rotations, rekey: { deps: { sql: store, clock: systemClock }, exclusive: (fn) => clusterLock(store, REKEY_LOCK, fn) } };
+    const ports: Record<string, number> = {};
+    const svc: GatewayServices = { sessions, endpoints: ports, recordings: recording.reader, secrets: vault.secrets, authorities, rotations, rekey: { deps: { sql: store, clock: systemClock }, exclusive: (fn) => clusterLock(store, REKEY_LOCK, fn) } };
     const server = createApiServer({ cp, svc, router, logger, bodyLimit: cfg.bodyLimit, tls });
     attachLiveSockets(server, cp, svc, logger);
     server.listen(cfg.apiPort, cfg.host);
@@ -99,7 +100,6 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
       await new Promise((r) => server.close(r));
     });
     const ctx: EngineContext = { cp, svc, recorder: recording.recorder, sessions, logger, config: cfg, node: hostname(), tls };
-    const ports: Record<string, number> = {};
     for (const factory of ENGINES) {
       const engine = factory(ctx);
       ports[engine.name] = await engine.listen();

@@ -8,6 +8,8 @@ import type { RecordingReader } from "../recorder/index.js";
 export interface GatewayServices {
   /** This node's live sessions. */
   sessions: SessionRegistry;
+  /** The engines' bound ports on this node by engine name (ssh, postgres, http), filled as they listen. */
+  endpoints: Record<string, number>;
   /** Recorded sessions: listing, events, search, verification, live views. */
   recordings: RecordingReader;
   secrets: SecretStore;

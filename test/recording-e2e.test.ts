@@ -78,7 +78,8 @@ describe("recordings", () => {
     writeFileSync(join(dir, "policies.yaml"), POLICY);
     await admin.ok(["policies", "apply", join(dir, "policies.yaml")]);
     await alice.ok(["request", "web-1", "--login", LOGIN, "--for", "1h", "--reason", "recording test"]);
-    const cfg = await alice.run(["ssh-config", "--port", String(gw.ports.ssh)]);
+    // No --port: the CLI asks the gateway where its SSH engine listens.
+    const cfg = await alice.run(["ssh-config"]);
     expect(cfg.code, cfg.stderr).toBe(0);
     config = join(dir, "ssh_config");
     writeFileSync(config, cfg.stdout);

@@ -26,6 +26,16 @@ export function healthRoutes(ready: () => Promise<boolean>, openapi: () => unkno
     }),
     route({
       method: "GET",
+      path: "/api/v1/endpoints",
+      tag: "health",
+      summary: "Where this node's engines listen: the port of ssh, postgres and http",
+      access: "authenticated",
+      async handler({ svc }) {
+        return { body: svc.endpoints };
+      },
+    }),
+    route({
+      method: "GET",
       path: "/api/openapi.json",
       tag: "health",
       summary: "This API's OpenAPI description",

@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Grant } from "../../../policies/index.js";
 import { enc, type Command } from "../command.js";
+import { enginePort } from "../engine-port.js";
 import { CliError, UsageError } from "../errors.js";
 import { jitgateHome, loadProfile } from "../profile.js";
 
@@ -29,8 +30,7 @@ export const pgCommands: Command[] = [
     async run(ctx) {
       const target = ctx.positionals[0] ?? "";
       const login = ctx.values.login as string | undefined;
-      const port = Number(ctx.values.port ?? ctx.env.JITGATE_PG_PORT ?? 6432);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port must be a port number, 1 to 65535 (got ${JSON.stringify(ctx.values.port)})`);
+      const port = await enginePort(ctx, "postgres", "JITGATE_PG_PORT", 6432);
       const profile = loadProfile(ctx.env);
       const grants = await ctx.api<Grant[]>("GET", `/api/v1/grants?active=true&user=${enc(profile.user)}`);
       const mine = grants.filter((g) => g.user === profile.user && g.target === target && g.state === "active" && (login === undefined || g.login === login));

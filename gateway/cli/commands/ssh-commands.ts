@@ -7,6 +7,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Grant } from "../../../policies/index.js";
 import { enc, type Command, type CommandContext } from "../command.js";
+import { enginePort } from "../engine-port.js";
 import { CliError, UsageError } from "../errors.js";
 import { jitgateHome, loadProfile } from "../profile.js";
 
@@ -17,11 +18,9 @@ interface Endpoint { host: string; port: number; dir: string; knownHosts: string
 
 const sshOptions = { key: { type: "string" }, port: { type: "string" }, host: { type: "string" } } as const;
 
-/** Where ssh reaches the gateway: --host/--port, else the API server's host and JITGATE_SSH_PORT or 2222. */
+/** Where ssh reaches the gateway: --host/--port, else the API server's host and JITGATE_SSH_PORT or the port the gateway reports. */
 async function endpoint(ctx: CommandContext): Promise<Endpoint> {
-  const portText = (ctx.values.port as string | undefined) ?? ctx.env.JITGATE_SSH_PORT ?? "2222";
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port ${JSON.stringify(portText)} is not a port number (1-65535)`);
+  const port = await enginePort(ctx, "ssh", "JITGATE_SSH_PORT", 2222);
   const host = (ctx.values.host as string | undefined) ?? new URL(loadProfile(ctx.env).server).hostname.replace(/^\[|\]$/g, "");
   const dir = join(jitgateHome(ctx.env), "ssh");
   mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -18,21 +18,29 @@ export class ByteQueue {
     return this.#bytes;
   }
 
-  /** Appends the line and a "\n"; returns the bytes added (a view valid until the next take()). */
-  push(line: string): Buffer {
+  /**
+   * Appends head, ascii and tail as one line and a "\n"; returns the bytes added (a view valid
+   * until the next take()). `ascii` holds only ASCII (base64): it is copied as it is, not joined
+   * into one string first nor scanned as UTF-8, which for a large row is most of the work.
+   */
+  push(head: string, ascii = "", tail = ""): Buffer {
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const room = line.length * 3 + 1;
+    const room = (head.length + tail.length) * 3 + ascii.length + 1;
     if (this.#at + room > this.#current.length) {
       if (this.#at > 0) this.#chunks.push(this.#current.subarray(0, this.#at));
       this.#current = Buffer.allocUnsafe(Math.max(CHUNK, room));
       this.#at = 0;
     }
-    const n = this.#current.write(line, this.#at, "utf8") + 1;
-    this.#current[this.#at + n - 1] = 10;
-    this.#at += n;
+    const buf = this.#current;
+    const start = this.#at;
+    let at = start + buf.write(head, start, "utf8");
+    if (ascii.length > 0) at += buf.write(ascii, at, "latin1");
+    if (tail.length > 0) at += buf.write(tail, at, "utf8");
+    buf[at++] = 10;
+    this.#at = at;
     this.#rows++;
-    this.#bytes += n;
-    return this.#current.subarray(this.#at - n, this.#at);
+    this.#bytes += at - start;
+    return buf.subarray(start, at);
   }
 
   /** Everything queued as one body, and the queue emptied. */

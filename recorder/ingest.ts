@@ -4,7 +4,7 @@
 // and a drain sends them, in order, once it is back; batches made meanwhile queue behind
 // them in the spool. A part ClickHouse refuses for its content is split until the rows it
 // refuses are isolated: those are dropped and logged, the rest stored.
-import { webcrypto } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { RecorderError } from "./errors.js";
 import { cause } from "./clickhouse.js";
 import type { LogOnce } from "./log-once.js";
@@ -77,6 +77,9 @@ export class Ingest {
   #closed = false;
   #sleepers = new Set<() => void>();
   #stats = { rowsStored: 0, rowsSpooled: 0, rowsDropped: 0 };
+  /** Insert tokens are this, the table and a count: unique to the part, kept with it in the spool. */
+  #tokenPrefix = randomUUID();
+  #parts = 0;
 
   constructor(sink: RecordSink, spool: Spool, log: LogOnce, limits: IngestLimits) {
     this.#sink = sink;
@@ -89,9 +92,12 @@ export class Ingest {
     }
   }
 
-  /** Queues a row; returns its bytes as stored (the line and "\n"), valid until the call returns. */
-  add(table: TableName, line: string): Uint8Array {
-    const bytes = (this.#queues[TABLE_INDEX.get(table) ?? 0] as ByteQueue).push(line);
+  /**
+   * Queues a row, `line` or, for an event, head + ascii (its base64, ASCII only) + tail; returns
+   * its bytes as stored (the line and "\n"), valid until the call returns.
+   */
+  add(table: TableName, line: string, ascii = "", tail = ""): Uint8Array {
+    const bytes = (this.#queues[TABLE_INDEX.get(table) ?? 0] as ByteQueue).push(line, ascii, tail);
     this.#queuedBytes += bytes.length;
     this.#queuedRows++;
     this.#added++;
@@ -210,7 +216,8 @@ export class Ingest {
     this.#queues.forEach((queue, i) => {
       if (queue.rows === 0) return;
       const { body, rows } = queue.take();
-      parts.push(part(TABLES[i] as TableName, body, rows));
+      const table = TABLES[i] as TableName;
+      parts.push({ table, rows, body, token: `${table}-${this.#tokenPrefix}-${this.#parts++}` });
     });
     this.#batches.push({ parts, rows: this.#queuedRows, bytes: this.#queuedBytes });
     this.#batchedBytes += this.#queuedBytes;
@@ -219,8 +226,6 @@ export class Ingest {
   }
 
   async #store(parts: BatchPart[], rows: number): Promise<void> {
-    // Hashed on the thread pool, not on the thread that serves sessions.
-    await Promise.all(parts.map(async (p) => (p.token ||= `${p.table}-${Buffer.from(await webcrypto.subtle.digest("SHA-256", p.body)).toString("hex").slice(0, 40)}`)));
     let delay = this.#limits.retryMinMs;
     for (;;) {
       if (this.#spool.pending === 0 && this.#draining === null) {
@@ -335,11 +340,6 @@ interface Batch {
   parts: BatchPart[];
   rows: number;
   bytes: number;
-}
-
-/** The token is set when the batch is stored: SHA-256 of the body, so a replayed part is known by its content. */
-function part(table: TableName, body: Buffer, rows: number): BatchPart {
-  return { table, rows, body, token: "" };
 }
 
 /** Halves a part at a line boundary; the halves' tokens derive from the whole's. */

@@ -10,7 +10,7 @@ import { Viewer, type LiveListener, type LiveSubscription } from "./live.js";
 import type { LogOnce } from "./log-once.js";
 import { RECORDING_VERSION, type ChannelOpen, type HttpExchange, type SessionRecording, type SessionStart, type SftpOperation, type SqlStatement } from "./model.js";
 import type { RecordingSigner } from "./ports.js";
-import { chunkLine, eventLine, field, keyframeLine, sessionLine, textLine, wellFormed, type EventKind, type SessionRow, type TextRow, type TextSource } from "./tables.js";
+import { chunkLine, eventHead, eventTail, field, keyframeLine, sessionLine, textLine, wellFormed, type EventKind, type SessionRow, type TextRow, type TextSource } from "./tables.js";
 import type { TerminalIndexer, TerminalIndexerOptions } from "./terminal/index.js";
 
 /** Output or input beyond this is split into several events, so no row is huge. */
@@ -230,8 +230,10 @@ export class Recording implements SessionRecording {
   #event(kind: EventKind, channel: number, offset: number, b64: string, meta: string): { seq: number; ts: number } {
     const seq = this.#seq++;
     const ts = this.#ctx.now();
-    const line = eventLine(this.#sid, { seq, ts, kind, channel, offset, b64, meta: wellFormed(meta), chunk: this.#chain.chunk, v: RECORDING_VERSION, startedAt: this.#start.startedAt });
-    this.#chunkClosed(this.#chain.add(seq, this.#ctx.ingest.add("events", line), ts));
+    // The base64 goes in as its own piece: copied, never joined into one long string.
+    const head = eventHead(this.#sid, { seq, ts, kind, channel, offset });
+    const tail = eventTail({ meta: meta === "" ? "" : wellFormed(meta), chunk: this.#chain.chunk, v: RECORDING_VERSION, startedAt: this.#start.startedAt });
+    this.#chunkClosed(this.#chain.add(seq, this.#ctx.ingest.add("events", head, b64, tail), ts));
     return { seq, ts };
   }
 

@@ -69,7 +69,17 @@ function jsonField(json: string): string {
 
 /** `sid` is field(sessionId), passed in so a recording escapes its id once. `meta` is JSON or "". */
 export function eventLine(sid: string, r: Omit<EventRow, "sessionId">): string {
-  return `${sid}\t${r.seq}\t${r.ts}\t${r.kind}\t${r.channel}\t${r.offset}\t${r.b64}\t${jsonField(r.meta)}\t${r.chunk}\t${r.v}\t${r.startedAt}`;
+  return `${eventHead(sid, r)}${r.b64}${eventTail(r)}`;
+}
+
+/** The event line up to its base64 field (ending in its tab): eventLine is head, b64, tail. */
+export function eventHead(sid: string, r: Pick<EventRow, "seq" | "ts" | "kind" | "channel" | "offset">): string {
+  return `${sid}\t${r.seq}\t${r.ts}\t${r.kind}\t${r.channel}\t${r.offset}\t`;
+}
+
+/** The event line after its base64 field (from its tab on). */
+export function eventTail(r: Pick<EventRow, "meta" | "chunk" | "v" | "startedAt">): string {
+  return `\t${jsonField(r.meta)}\t${r.chunk}\t${r.v}\t${r.startedAt}`;
 }
 
 export interface SessionRow {

@@ -11,7 +11,7 @@
 // loopback (needs root); the gateway runs as `jitgate serve`, recording into its embedded
 // ClickHouse. Measures alternate between the paths so noise lands on both.
 //
-//   node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N]
+//   node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N] [--cpu-prof DIR]
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,11 +24,12 @@ import { SshCertificateAuthority } from "../vault/index.js";
 import { fail, intOption, main, parseArgs, sleep, summarize } from "./common.js";
 import { printGrid, ratio } from "./table.js";
 
-const USAGE = `usage: node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N]
+const USAGE = `usage: node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N] [--cpu-prof DIR]
 
 Bulk reads of --bulk-mb MiB (default 256), --rounds times per path (default 3, median kept);
 --keystrokes round trips (default 2000); --handshakes logins (default 100) --concurrency at a
 time (default 4); --sessions idle recorded pty shells for the memory figure (default 500).
+--cpu-prof writes the gateway process's CPU profile into DIR when it exits.
 Needs root: it starts a private sshd and creates its test account.`;
 
 const LOGIN = "jgbench";
@@ -50,12 +51,13 @@ interface Gateway {
   dir: string;
 }
 
-async function startGateway(): Promise<Gateway> {
+async function startGateway(profileDir: string | null): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), "jitgate-bench-ssh-"));
   const config = join(dir, "config.yaml");
   writeFileSync(config, "log: { level: error }\n");
   const adminPassword = "bench-admin-password-0001";
-  const proc = spawn(process.execPath, [MAIN, "serve", "--data", join(dir, "data"), "--host", "127.0.0.1", "--config", config,
+  const profile = profileDir ? ["--cpu-prof", "--cpu-prof-dir", resolve(profileDir)] : [];
+  const proc = spawn(process.execPath, [...profile, MAIN, "serve", "--data", join(dir, "data"), "--host", "127.0.0.1", "--config", config,
     "--api-port", "0", "--http-port", "0", "--ssh-port", "0", "--pg-port", "0"], { env: { ...process.env, JITGATE_ADMIN_PASSWORD: adminPassword, JITGATE_DATABASE_URL: "" }, stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   const ready = await new Promise<{ api: string; ssh: number }>((res, rej) => {
@@ -154,13 +156,14 @@ async function run(): Promise<void> {
   const logins = intOption(args, "handshakes", 100);
   const concurrency = intOption(args, "concurrency", 4);
   const sessions = intOption(args, "sessions", 500);
+  const profileDir = args.options.get("cpu-prof") ?? null;
   if (process.getuid?.() !== 0) fail("the SSH benchmark starts a private sshd and needs root");
 
   let gw: Gateway | null = null;
   let sshd: PrivateSshd | null = null;
   const work = mkdtempSync(join(tmpdir(), "jitgate-bench-ssh-keys-"));
   try {
-    gw = await startGateway();
+    gw = await startGateway(profileDir);
     const api = gw.api;
     const benchCa = SshCertificateAuthority.generate().ca;
     const targetCa = await callApi<{ publicKey: string }>(api, "GET", "/api/v1/ca/ssh-target");

@@ -5,8 +5,11 @@
 // with bare ClickHouse inserts (the same transport, no recorder). Reports events and bytes
 // per second, the p99 time of the engine-facing call, and a zero-loss check.
 //
-//   node dist/bench/recorder.js [--sessions N] [--seconds N] [--pty-share PERCENT]
-import { randomUUID } from "node:crypto";
+// Then bulk output: one exec session (no pty) writing 32 KiB blocks, as ssh2 delivers `head -c`,
+// in MiB per second until stored.
+//
+//   node dist/bench/recorder.js [--sessions N] [--seconds N] [--pty-share PERCENT] [--bulk-mb N]
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,12 +19,13 @@ import { clickHouseSink, createRecorder, migrate, openClickHouse, type ClickHous
 import { fail, intOption, main, parseArgs, summarize } from "./common.js";
 import { printGrid, printTable } from "./table.js";
 
-const USAGE = `usage: node dist/bench/recorder.js [--sessions N] [--seconds N] [--pty-share PERCENT]
+const USAGE = `usage: node dist/bench/recorder.js [--sessions N] [--seconds N] [--pty-share PERCENT] [--bulk-mb N]
 
 --sessions concurrent sessions (default 100) write for --seconds (default 10); --pty-share
 percent of them (default 70) are SSH shells on a pty (keystrokes and screen output, rendered
 by the terminal indexer), the rest PostgreSQL sessions (one event per statement). Then the
-same number of rows goes into ClickHouse with bare inserts.`;
+same number of rows goes into ClickHouse with bare inserts. Last, --bulk-mb MiB (default 128)
+of exec output in 32 KiB blocks through one recording.`;
 
 const LINES = [
   "total 48\r\ndrwxr-xr-x  2 root root 4096 Jan  1 12:00 \x1b[01;34mbin\x1b[0m\r\n",
@@ -128,6 +132,31 @@ async function recorderRun(ch: ClickHouseHandle, dir: string, sessions: number, 
   return { load, written, elapsed, stored, distinct, calls, dropped: stats.rowsDropped, cpuMs: (cpu.user + cpu.system) / 1000, gc };
 }
 
+async function bulkRun(ch: ClickHouseHandle, dir: string, mb: number) {
+  const recorder = await createRecorder({
+    client: ch.client, database: "bench_recorder_bulk", logger: jsonLogger("warn"), spoolDir: join(dir, "bulk-spool"), localInsertDir: join(dir, "bulk-ingest"),
+  });
+  const rec = recorder.open({
+    sessionId: randomUUID(), protocol: "ssh", grantId: randomUUID(), userId: randomUUID(), userName: "bench-bulk", targetId: randomUUID(),
+    targetName: "web-1", login: "ops", clientAddress: "127.0.0.1:1", node: "bench", startedAt: Date.now(), redactParameters: false,
+  });
+  rec.channelOpen({ channel: 0, type: "exec", pty: null, command: "head -c N /dev/urandom" });
+  const block = randomBytes(32 << 10);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < mb * 32; i++) {
+    if (!rec.output(0, block)) await rec.waitWritable();
+    if (i % 64 === 63) await new Promise((r) => setImmediate(r));
+  }
+  rec.channelClose(0, { code: 0, signal: null });
+  await rec.end("client disconnected");
+  await recorder.drained();
+  const elapsed = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await recorder.close();
+  return { mibPerSecond: mb / (elapsed / 1000), cpuMsPerMib: (cpu.user + cpu.system) / 1000 / mb };
+}
+
 async function directRun(ch: ClickHouseHandle, dir: string, rows: number, viaFile: boolean) {
   const database = viaFile ? "bench_direct" : "bench_direct_inline";
   await migrate(ch.client, database);
@@ -165,6 +194,7 @@ main(async () => {
   const seconds = intOption(args, "seconds", 10);
   const ptyShare = Number(args.options.get("pty-share") ?? 70);
   if (!Number.isInteger(ptyShare) || ptyShare < 0 || ptyShare > 100) fail("--pty-share is a whole percentage: 0 to 100");
+  const bulkMb = intOption(args, "bulk-mb", 128);
   const dir = await mkdtemp(join(tmpdir(), "jitgate-bench-recorder-"));
   const ch = await openClickHouse({ path: join(dir, "clickhouse") });
   try {
@@ -172,6 +202,7 @@ main(async () => {
     const r = await recorderRun(ch, dir, sessions, seconds, ptyShare);
     const file = await directRun(ch, dir, r.load.events, true);
     const inline = await directRun(ch, dir, Math.min(r.load.events, 262_144), false);
+    const bulk = bulkMb > 0 ? await bulkRun(ch, dir, bulkMb) : null;
     const rate = (n: number, ms: number) => n / (ms / 1000);
     printTable("recorder ingest (events written through the recorder until all are in ClickHouse, vs bare inserts of as many rows)", [
       { measure: "events per second", jitgate: rate(r.load.events, r.elapsed), direct: rate(r.load.events, file.elapsed), digits: 0 },
@@ -191,6 +222,10 @@ main(async () => {
       ["engine-facing call p99 (µs)", (r.calls.p99 * 1000).toFixed(1)],
       ["engine-facing call max (ms)", r.calls.max.toFixed(2)],
       ["bare insert, rows inline (no file), rows per second", rate(Math.min(r.load.events, 262_144), inline.elapsed).toFixed(0)],
+      ...(bulk ? [
+        [`bulk exec output, ${bulkMb} MiB in 32 KiB blocks: MiB per second until stored`, bulk.mibPerSecond.toFixed(1)],
+        ["bulk exec output: CPU ms per MiB (whole process)", bulk.cpuMsPerMib.toFixed(1)],
+      ] : []),
     ]);
     if (r.stored !== r.load.events || r.distinct !== r.load.events) fail(`lost or duplicated events: wrote ${r.load.events}, stored ${r.stored} (${r.distinct} distinct)`);
     if (file.stored !== r.load.events) fail(`the direct path stored ${file.stored} of ${r.load.events} rows`);

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance, PerformanceObserver } from "node:perf_hooks";
 import { jsonLogger } from "../gateway/logger.js";
-import { clickHouseSink, createRecorder, migrate, openClickHouse, type ClickHouseHandle, type SessionRecording } from "../recorder/index.js";
+import { clickHouseSink, createRecorder, DEFAULT_INGEST_LIMITS, migrate, openClickHouse, type ClickHouseHandle, type SessionRecording } from "../recorder/index.js";
 import { fail, intOption, main, parseArgs, summarize } from "./common.js";
 import { printGrid, printTable } from "./table.js";
 
@@ -48,6 +48,7 @@ new PerformanceObserver((list) => {
 
 interface Load {
   events: number;
+  sqlEvents: number;
   bytes: number;
   calls: Float64Array;
   callCount: number;
@@ -88,10 +89,12 @@ async function sqlSession(rec: SessionRecording, until: number, load: Load): Pro
     for (let b = 0; b < BURST; b++, i++) {
       const text = STATEMENTS[i % STATEMENTS.length] as string;
       const t0 = performance.now();
-      rec.sql({ text, params: [String(i), "100", null], durationMs: 1, tag: "UPDATE 1", rows: 1, sqlstate: null, error: null, stage: null });
+      const writable = rec.sql({ text, params: [String(i), "100", null], durationMs: 1, tag: "UPDATE 1", rows: 1, sqlstate: null, error: null, stage: null });
       record(load, performance.now() - t0);
       load.events++;
+      load.sqlEvents++;
       load.bytes += text.length;
+      if (!writable) await rec.waitWritable();
     }
     await new Promise((r) => setImmediate(r));
   }
@@ -102,7 +105,7 @@ async function recorderRun(ch: ClickHouseHandle, dir: string, sessions: number, 
   const recorder = await createRecorder({
     client: ch.client, database, logger: jsonLogger("warn"), spoolDir: join(dir, "spool"), localInsertDir: join(dir, "ingest"),
   });
-  const load: Load = { events: 0, bytes: 0, calls: new Float64Array(1 << 20), callCount: 0 };
+  const load: Load = { events: 0, sqlEvents: 0, bytes: 0, calls: new Float64Array(1 << 20), callCount: 0 };
   const cpu0 = process.cpuUsage();
   const gc0 = gcMs;
   const t0 = performance.now();
@@ -168,7 +171,7 @@ async function directRun(ch: ClickHouseHandle, dir: string, rows: number, viaFil
   const t0 = performance.now();
   const start = Date.now();
   for (let done = 0, batch = 0; done < rows; batch++) {
-    const n = Math.min(65536, rows - done);
+    const n = Math.min(DEFAULT_INGEST_LIMITS.batchRows, rows - done);
     const lines: string[] = [];
     for (let i = 0; i < n; i++) {
       const k = done + i;
@@ -215,6 +218,7 @@ main(async () => {
       ["events written", String(r.load.events)],
       ["events stored (count in ClickHouse)", String(r.stored)],
       ["distinct (session, seq) stored", String(r.distinct)],
+      ["of which SQL statements (the rest terminal bytes, opens and ends)", String(r.load.sqlEvents)],
       ["zero loss", r.stored === r.load.events && r.distinct === r.load.events && r.dropped === 0 ? "yes" : "NO"],
       ["payload MB per second (terminal bytes and SQL text)", (rate(r.load.bytes, r.elapsed) / 1e6).toFixed(2)],
       ["writing phase (s)", (r.written / 1000).toFixed(2)],

@@ -92,8 +92,7 @@ export function clickHouseSink(opts: ClickHouseSinkOptions): RecordSink {
       await client.command({
         query: `INSERT INTO ${db}.${part.table} (${columns(part)}) SELECT * FROM file({path:String}, 'TabSeparated', {structure:String})`,
         query_params: { path, structure: structure(part) },
-        // Two threads sort and compress a large batch while the process waits on it.
-        clickhouse_settings: { insert_deduplication_token: part.token, max_insert_threads: "2" },
+        clickhouse_settings: { insert_deduplication_token: part.token, max_insert_threads: "1" },
       });
     } finally {
       await rm(path, { force: true });

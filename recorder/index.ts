@@ -7,7 +7,7 @@ export type { BatchPart, RecorderLogger, RecordingSigner, RecordingVerifier, Rec
 export { clickHouseSink, openClickHouse, type ClickHouseHandle, type ClickHouseSinkOptions } from "./clickhouse.js";
 export { DEFAULT_RETENTION_DAYS, migrate, SCHEMA_VERSION } from "./schema.js";
 export { createRecorder, type LiveRecording, type Recorder, type RecorderOptions } from "./recorder.js";
-export type { IngestLimits, IngestStats } from "./ingest.js";
+export { DEFAULT_INGEST_LIMITS, type IngestLimits, type IngestStats } from "./ingest.js";
 export { ed25519Signer, ed25519Verifier, keyIdOf, type ChainLimits } from "./chain.js";
 export {
   RecordingReader, type EventPage, type EventRange, type RecordingReaderOptions, type SearchHit, type SearchOptions, type SessionFilter,

@@ -29,11 +29,11 @@ export interface IngestLimits {
 }
 
 export const DEFAULT_INGEST_LIMITS: IngestLimits = {
-  batchRows: 65536,
-  batchBytes: 16 << 20,
+  batchRows: 262_144,
+  batchBytes: 48 << 20,
   flushMs: 1000,
-  highWaterBytes: 64 << 20,
-  lowWaterBytes: 32 << 20,
+  highWaterBytes: 128 << 20,
+  lowWaterBytes: 64 << 20,
   retryMinMs: 250,
   retryMaxMs: 10_000,
 };

@@ -96,8 +96,10 @@ export interface SessionRecording {
   resize(channel: number, cols: number, rows: number): void;
   channelClose(channel: number, exit: { code: number | null; signal: string | null }): void;
   sftp(op: SftpOperation): void;
-  sql(statement: SqlStatement): void;
-  http(exchange: HttpExchange): void;
+  /** Same return value as output(): false asks the engine to stop reading its client for a while. */
+  sql(statement: SqlStatement): boolean;
+  /** Same return value as output(). */
+  http(exchange: HttpExchange): boolean;
   /** Resolves once the buffer is below its low-water mark again. */
   waitWritable(): Promise<void>;
   /** Ends the recording: flushes, seals the hash chain with the final digest. Idempotent. */

@@ -14,7 +14,7 @@ import { Recording } from "./recording.js";
 import { sealUnended } from "./recover.js";
 import { checkDatabaseName, DEFAULT_RETENTION_DAYS, migrate } from "./schema.js";
 import { Spool } from "./spool.js";
-import { TerminalIndexer, type TerminalIndexerOptions } from "./terminal/index.js";
+import { RenderThread, TerminalIndexer, workerScript, type Indexer, type TerminalIndexerOptions } from "./terminal/index.js";
 
 export interface RecorderOptions {
   client: ClickHouseClient;
@@ -45,8 +45,13 @@ export interface RecorderOptions {
   chain?: Partial<ChainLimits>;
   /** How often a terminal's screen is kept for seeking. Default the indexer's (5 s). */
   keyframeIntervalMs?: number;
-  /** Makes terminal indexers (default: the real one). */
-  terminal?: (opts: TerminalIndexerOptions) => TerminalIndexer;
+  /** Makes terminal indexers (default: the real one, on the rendering thread). */
+  terminal?: (opts: TerminalIndexerOptions) => Indexer;
+  /**
+   * Render terminals on a thread of their own (default true), so that parsing a session's
+   * output never holds up the thread relaying sessions. False renders them in this thread.
+   */
+  renderThread?: boolean;
   now?: () => number;
 }
 
@@ -113,13 +118,23 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
   const recordings = new Map<string, Recording>();
   let closed = false;
 
+  // Started with the first pty channel; a gateway without terminals never pays for it.
+  let thread: RenderThread | null = null;
+  const script = opts.renderThread === false ? null : workerScript();
+  if (opts.renderThread !== false && script === null) log.warn("no-render-thread", "recording: the rendering thread's script was not found; terminals are rendered on the main thread");
+  const render = (o: TerminalIndexerOptions): Indexer => {
+    if (script === null) return new TerminalIndexer(o);
+    thread ??= new RenderThread(script, (err) => log.error("render-thread", "recording: the terminal rendering thread failed; new terminals are rendered on the main thread", { cause: err.message }));
+    return thread.open(o);
+  };
+
   const ctx = {
     ingest,
     log,
     now,
     signer: opts.signer ?? null,
     chain: { ...DEFAULT_CHAIN_LIMITS, ...opts.chain },
-    terminal: opts.terminal ?? ((o: TerminalIndexerOptions) => new TerminalIndexer(o)),
+    terminal: opts.terminal ?? render,
     keyframeIntervalMs: opts.keyframeIntervalMs,
     forget(r: Recording) {
       if (recordings.get(r.sessionId) === r) recordings.delete(r.sessionId);
@@ -167,6 +182,7 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
       clearInterval(timer);
       await Promise.all([...recordings.values()].map((r) => r.end("gateway stopped")));
       await ingest.close();
+      await thread?.close();
     },
   };
 }
@@ -181,8 +197,8 @@ function discarding(sessionId: string): SessionRecording {
     resize() {},
     channelClose() {},
     sftp() {},
-    sql() {},
-    http() {},
+    sql: () => true,
+    http: () => true,
     waitWritable: () => Promise.resolve(),
     end: () => Promise.resolve(),
   };

@@ -11,7 +11,7 @@ import type { LogOnce } from "./log-once.js";
 import { RECORDING_VERSION, type ChannelOpen, type HttpExchange, type SessionRecording, type SessionStart, type SftpOperation, type SqlStatement } from "./model.js";
 import type { RecordingSigner } from "./ports.js";
 import { chunkLine, eventHead, eventTail, field, keyframeLine, sessionLine, textLine, wellFormed, type EventKind, type SessionRow, type TextRow, type TextSource } from "./tables.js";
-import type { TerminalIndexer, TerminalIndexerOptions } from "./terminal/index.js";
+import type { Indexer, TerminalIndexerOptions } from "./terminal/index.js";
 
 /** Output or input beyond this is split into several events, so no row is huge. */
 export const MAX_EVENT_BYTES = 64 * 1024;
@@ -30,7 +30,7 @@ export interface RecordingContext {
   now: () => number;
   signer: RecordingSigner | null;
   chain: ChainLimits;
-  terminal: (opts: TerminalIndexerOptions) => TerminalIndexer;
+  terminal: (opts: TerminalIndexerOptions) => Indexer;
   keyframeIntervalMs: number | undefined;
   /** Called once the recording has ended and everything is handed to ingest. */
   forget(recording: Recording): void;
@@ -41,7 +41,7 @@ interface Channel {
   id: number;
   out: number;
   in: number;
-  indexer: TerminalIndexer | null;
+  indexer: Indexer | null;
 }
 
 export class Recording implements SessionRecording {
@@ -125,7 +125,7 @@ export class Recording implements SessionRecording {
     });
   }
 
-  sql(statement: SqlStatement): void {
+  sql(statement: SqlStatement): boolean {
     this.#guard("sql", () => {
       let stored = statement;
       const long = typeof statement.text !== "string" || statement.text.length > MAX_SQL_TEXT;
@@ -141,14 +141,16 @@ export class Recording implements SessionRecording {
       this.#text({ ts, source: "sql", channel: 0, offset: 0, seq, line: text });
       this.#publish(() => ({ seq, ts, kind: "sql", channel: 0, sql: stored }));
     });
+    return this.#ctx.ingest.writable;
   }
 
-  http(exchange: HttpExchange): void {
+  http(exchange: HttpExchange): boolean {
     this.#guard("http", () => {
       const { seq, ts } = this.#event("http", 0, 0, "", JSON.stringify(exchange));
       this.#text({ ts, source: "http", channel: 0, offset: 0, seq, line: `${exchange.method} ${exchange.path}${exchange.query ? `?${exchange.query}` : ""} ${exchange.status}` });
       this.#publish(() => ({ seq, ts, kind: "http", channel: 0, http: exchange }));
     });
+    return this.#ctx.ingest.writable;
   }
 
   waitWritable(): Promise<void> {
@@ -282,7 +284,7 @@ export class Recording implements SessionRecording {
       group.size += t.text.length + 1;
     }
     flush();
-    const error = (indexer as { takeError?: () => Error | null }).takeError?.();
+    const error = indexer.takeError();
     if (error) this.#ctx.log.warn(`terminal:${(error as { code?: string }).code ?? error.message}`, "recording: terminal rendering fault (the bytes are recorded all the same)", { sessionId: this.sessionId, cause: error.message });
   }
 

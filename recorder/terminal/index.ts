@@ -2,6 +2,7 @@
 // export, replay timing.
 export { TerminalError, type TerminalErrorCode } from "./errors.js";
 export { TerminalIndexer } from "./indexer.js";
-export type { Keyframe, TerminalEvent, TerminalIndexerOptions, TextHit } from "./model.js";
+export type { Indexer, Keyframe, TerminalEvent, TerminalIndexerOptions, TextHit } from "./model.js";
+export { RenderThread, workerScript } from "./render-thread.js";
 export { toAsciicast, type AsciicastHeader } from "./asciicast.js";
 export { replayFrames, type ReplayFrame, type ReplayOptions } from "./replay.js";

@@ -6,7 +6,7 @@
 // output given before it was queued, and none given after.
 import { TerminalError, type TerminalErrorCode } from "./errors.js";
 import { SlicedQueue } from "./job-queue.js";
-import type { Keyframe, TerminalIndexerOptions, TextHit } from "./model.js";
+import type { Indexer, Keyframe, TerminalIndexerOptions, TextHit } from "./model.js";
 import { ShownLines } from "./shown-lines.js";
 import { StreamEnd } from "./stream-end.js";
 import { TypedLineReader } from "./typed-lines.js";
@@ -42,7 +42,7 @@ type Job =
 const positive = (value: number | undefined, fallback: number): number =>
   typeof value === "number" && value > 0 && !Number.isNaN(value) ? value : fallback;
 
-export class TerminalIndexer {
+export class TerminalIndexer implements Indexer {
   private readonly screen: Screen;
   private readonly shown: ShownLines;
   private readonly typed = new TypedLineReader();

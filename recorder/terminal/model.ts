@@ -40,6 +40,25 @@ export interface TerminalIndexerOptions {
   maxBacklogBytes?: number;
 }
 
+/**
+ * What a recording holds for one pty channel: the indexer in this thread, or its stand-in for
+ * one running on the rendering thread. Every call returns at once and never throws.
+ */
+export interface Indexer {
+  output(ts: number, offset: number, data: Uint8Array): void;
+  input(ts: number, offset: number, data: Uint8Array): void;
+  resize(ts: number, cols: number, rows: number): void;
+  /** The screen as of every byte given so far. */
+  snapshot(): Promise<Keyframe>;
+  /** Resolves once everything given is rendered and its keyframes and lines can be taken. */
+  finish(ts: number): Promise<void>;
+  /** The keyframes and lines made since the last call. */
+  take(): { keyframes: Keyframe[]; text: TextHit[] };
+  /** The first fault since the last call, or null. */
+  takeError(): Error | null;
+  dispose(): void;
+}
+
 export interface TerminalEvent {
   ts: number;
   kind: "output" | "input" | "resize";

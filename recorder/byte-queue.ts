@@ -47,6 +47,31 @@ export class ByteQueue {
     return buf.subarray(start, at);
   }
 
+  /**
+   * Makes room for a row of up to `max` bytes, to be written into the returned buffer from
+   * `at` and ended with commit().
+   */
+  reserve(max: number): Buffer {
+    if (this.#at + max > this.#current.length) {
+      if (this.#at > 0) this.#chunks.push(this.#current.subarray(0, this.#at));
+      this.#current = Buffer.allocUnsafe(Math.max(CHUNK, max));
+      this.#at = 0;
+    }
+    return this.#current;
+  }
+
+  /** Where the row being written begins. */
+  get at(): number {
+    return this.#at;
+  }
+
+  /** Ends the row written since reserve(), up to `end` (its "\n" included). */
+  commit(end: number): void {
+    this.#bytes += end - this.#at;
+    this.#at = end;
+    this.#rows++;
+  }
+
   /** Everything queued as one body, and the queue emptied. */
   take(): { body: Buffer; rows: number } {
     if (this.#at > 0) this.#chunks.push(this.#current.subarray(0, this.#at));

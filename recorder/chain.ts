@@ -54,6 +54,10 @@ export class ChainBuilder {
   #bytes = 0;
   #openedAt = 0;
   #events = 0;
+  /** Rows added and not yet hashed: bytes runStart..runEnd of run. */
+  #run: Uint8Array | null = null;
+  #runStart = 0;
+  #runEnd = 0;
 
   constructor(sessionId: string, limits: ChainLimits) {
     this.#prev = genesis(sessionId);
@@ -80,17 +84,38 @@ export class ChainBuilder {
 
   /** Adds a row (its bytes as stored: the line's UTF-8 and "\n"); returns the chunk it closed when the row filled it. */
   add(seq: number, row: Uint8Array, now: number): ClosedChunk | null {
+    return this.addIn(row, 0, row.length, seq, now);
+  }
+
+  /**
+   * Adds the row at bytes start..end of `buf`, which must stay as they are until flush() or
+   * the chunk closes. Rows that follow each other in one buffer are hashed in one call.
+   */
+  addIn(buf: Uint8Array, start: number, end: number, seq: number, now: number): ClosedChunk | null {
     if (this.#hash === null) {
       this.#hash = createHash("sha256").update(Buffer.from(this.#prev, "hex"));
       this.#first = seq;
       this.#openedAt = now;
     }
-    this.#hash.update(row);
+    if (buf !== this.#run || start !== this.#runEnd) {
+      this.flush();
+      this.#run = buf;
+      this.#runStart = start;
+    }
+    this.#runEnd = end;
     this.#last = seq;
     this.#count++;
     this.#events++;
-    this.#bytes += row.length;
+    this.#bytes += end - start;
     return this.#count >= this.#limits.events || this.#bytes >= this.#limits.bytes ? this.close() : null;
+  }
+
+  /** Hashes the rows added and not yet hashed, so their buffer may be let go. */
+  flush(): void {
+    if (this.#run === null) return;
+    if (this.#runEnd > this.#runStart) this.#hash?.update(this.#run.subarray(this.#runStart, this.#runEnd));
+    this.#run = null;
+    this.#runStart = this.#runEnd = 0;
   }
 
   /** Closes the open chunk if it has been open long enough. */
@@ -101,6 +126,7 @@ export class ChainBuilder {
   /** Closes the open chunk, if any. */
   close(): ClosedChunk | null {
     if (this.#hash === null) return null;
+    this.flush();
     const hash = this.#hash.digest("hex");
     const closed = { chunk: this.#chunk, firstSeq: this.#first, lastSeq: this.#last, events: this.#count, prev: this.#prev, hash };
     this.#prev = hash;

@@ -98,12 +98,23 @@ export class Ingest {
    */
   add(table: TableName, line: string, ascii = "", tail = ""): Uint8Array {
     const bytes = (this.#queues[TABLE_INDEX.get(table) ?? 0] as ByteQueue).push(line, ascii, tail);
-    this.#queuedBytes += bytes.length;
+    this.added(table, bytes.length);
+    return bytes;
+  }
+
+  /** The events table's queue, for rows written in place; each is then told to added(). */
+  get events(): ByteQueue {
+    return this.#queues[TABLE_INDEX.get("events") as number] as ByteQueue;
+  }
+
+  /** Counts a row written into a queue in place. */
+  added(table: TableName, bytes: number): void {
+    this.#queuedBytes += bytes;
     this.#queuedRows++;
     this.#added++;
     if (this.#closed) {
       this.#log.warn("add-after-close", "recording: rows came after the recorder closed; they are not stored", { table });
-      return bytes;
+      return;
     }
     if (this.#queuedRows >= this.#limits.batchRows || this.#queuedBytes >= this.#limits.batchBytes) {
       // Made right after the engine's call returns, so it stays about this size and the
@@ -119,7 +130,6 @@ export class Ingest {
     } else {
       this.#timer ??= setTimeout(() => this.#want(), this.#limits.flushMs);
     }
-    return bytes;
   }
 
   get bufferedBytes(): number {

@@ -10,7 +10,7 @@ import { Viewer, type LiveListener, type LiveSubscription } from "./live.js";
 import type { LogOnce } from "./log-once.js";
 import { RECORDING_VERSION, type ChannelOpen, type HttpExchange, type SessionRecording, type SessionStart, type SftpOperation, type SqlStatement } from "./model.js";
 import type { RecordingSigner } from "./ports.js";
-import { chunkLine, eventHead, eventTail, field, keyframeLine, sessionLine, textLine, wellFormed, type EventKind, type SessionRow, type TextRow, type TextSource } from "./tables.js";
+import { chunkLine, eventRowFixed, eventRowRoom, field, keyframeLine, sessionLine, textLine, wellFormed, writeEventRow, type EventKind, type EventRowFixed, type SessionRow, type TextRow, type TextSource } from "./tables.js";
 import type { Indexer, TerminalIndexerOptions } from "./terminal/index.js";
 
 /** Output or input beyond this is split into several events, so no row is huge. */
@@ -49,8 +49,11 @@ export class Recording implements SessionRecording {
   #ctx: RecordingContext;
   #start: SessionStart;
   #sid: string;
+  #fixed: EventRowFixed;
   #who: string;
   #seq = 0;
+  /** The time of the last event row. */
+  #ts = 0;
   #chain: ChainBuilder;
   /** By the engine's channel number, while open. */
   #channels = new Map<number, Channel>();
@@ -67,10 +70,11 @@ export class Recording implements SessionRecording {
     this.sessionId = start.sessionId;
     this.#start = { ...start, startedAt: Number.isSafeInteger(start.startedAt) ? start.startedAt : Math.trunc(Number(start.startedAt)) || ctx.now() };
     this.#sid = field(wellFormed(start.sessionId));
+    this.#fixed = eventRowFixed(this.#sid, this.#start.startedAt);
     this.#who = [start.sessionId, start.userName, start.targetName, start.protocol].map((s) => field(wellFormed(String(s)))).join("\t");
     this.#chain = new ChainBuilder(start.sessionId, ctx.chain);
     ctx.ingest.add("sessions", sessionLine(this.#sessionRow(0, 0, "", "", "", "")));
-    this.#event("start", 0, 0, "", JSON.stringify(this.#start));
+    this.#event("start", 0, 0, JSON.stringify(this.#start));
   }
 
   channelOpen(open: ChannelOpen): void {
@@ -80,26 +84,41 @@ export class Recording implements SessionRecording {
         ch.indexer = this.#ctx.terminal({ cols: open.pty.cols, rows: open.pty.rows, keyframeIntervalMs: this.#ctx.keyframeIntervalMs });
         this.#lastPty = ch;
       }
-      const { seq, ts } = this.#event("channel_open", ch.id, 0, "", JSON.stringify({ type: open.type, pty: open.pty, command: open.command, engineChannel: open.channel }));
+      const { seq, ts } = this.#event("channel_open", ch.id, 0, JSON.stringify({ type: open.type, pty: open.pty, command: open.command, engineChannel: open.channel }));
       if (open.type === "exec" && open.command) this.#text({ ts, source: "exec", channel: ch.id, offset: 0, seq, line: open.command });
       this.#publish(() => ({ seq, ts, kind: "channel_open", channel: ch.id, open: { type: open.type, pty: open.pty, command: open.command } }));
     });
   }
 
+  // output() and input() run once per read of a session: no closure, no object made for them.
   output(channel: number, data: Uint8Array): boolean {
-    this.#guard("output", () => this.#bytes("output", channel, data));
+    if (this.#ended) this.#late("output");
+    else {
+      try {
+        this.#bytes("output", channel, data);
+      } catch (err) {
+        this.#fault("output", err);
+      }
+    }
     return this.#ctx.ingest.writable;
   }
 
   input(channel: number, data: Uint8Array): boolean {
-    this.#guard("input", () => this.#bytes("input", channel, data));
+    if (this.#ended) this.#late("input");
+    else {
+      try {
+        this.#bytes("input", channel, data);
+      } catch (err) {
+        this.#fault("input", err);
+      }
+    }
     return this.#ctx.ingest.writable;
   }
 
   resize(channel: number, cols: number, rows: number): void {
     this.#guard("resize", () => {
       const ch = this.#channel(channel);
-      const { seq, ts } = this.#event("resize", ch.id, 0, "", JSON.stringify({ cols, rows }));
+      const { seq, ts } = this.#event("resize", ch.id, 0, JSON.stringify({ cols, rows }));
       ch.indexer?.resize(ts, cols, rows);
       this.#publish(() => ({ seq, ts, kind: "resize", channel: ch.id, cols, rows }));
     });
@@ -109,7 +128,7 @@ export class Recording implements SessionRecording {
     this.#guard("channelClose", () => {
       const ch = this.#channel(channel);
       this.#channels.delete(channel);
-      const { seq, ts } = this.#event("channel_close", ch.id, 0, "", JSON.stringify({ code: exit.code, signal: exit.signal }));
+      const { seq, ts } = this.#event("channel_close", ch.id, 0, JSON.stringify({ code: exit.code, signal: exit.signal }));
       this.#publish(() => ({ seq, ts, kind: "channel_close", channel: ch.id, exit: { code: exit.code, signal: exit.signal } }));
       if (ch.indexer) this.#finishIndexer(ch, ts);
     });
@@ -119,34 +138,44 @@ export class Recording implements SessionRecording {
     this.#guard("sftp", () => {
       const ch = this.#channel(op.channel);
       const { channel: _engineChannel, ...rest } = op;
-      const { seq, ts } = this.#event("sftp", ch.id, 0, "", JSON.stringify(rest));
+      const { seq, ts } = this.#event("sftp", ch.id, 0, JSON.stringify(rest));
       this.#text({ ts, source: "sftp", channel: ch.id, offset: 0, seq, line: `${op.op} ${op.path}${op.path2 ? ` ${op.path2}` : ""} ${op.status}` });
       this.#publish(() => ({ seq, ts, kind: "sftp", channel: ch.id, sftp: rest }));
     });
   }
 
   sql(statement: SqlStatement): boolean {
-    this.#guard("sql", () => {
-      let stored = statement;
-      const long = typeof statement.text !== "string" || statement.text.length > MAX_SQL_TEXT;
-      const redact = this.#start.redactParameters && statement.params !== null;
-      if (long || redact) {
-        let text = String(statement.text);
-        if (text.length > MAX_SQL_TEXT) text = `${text.slice(0, MAX_SQL_TEXT)} /* jitgate: statement cut at ${MAX_SQL_TEXT} of ${text.length} characters */`;
-        const params = redact && statement.params ? statement.params.map((p) => (p === null ? null : "[redacted]")) : statement.params;
-        stored = { ...statement, text, params };
+    if (this.#ended) this.#late("sql");
+    else {
+      try {
+        this.#sql(statement);
+      } catch (err) {
+        this.#fault("sql", err);
       }
-      const text = stored.text;
-      const { seq, ts } = this.#event("sql", 0, 0, "", JSON.stringify(stored));
-      this.#text({ ts, source: "sql", channel: 0, offset: 0, seq, line: text });
-      this.#publish(() => ({ seq, ts, kind: "sql", channel: 0, sql: stored }));
-    });
+    }
     return this.#ctx.ingest.writable;
+  }
+
+  #sql(statement: SqlStatement): void {
+    let stored = statement;
+    const long = typeof statement.text !== "string" || statement.text.length > MAX_SQL_TEXT;
+    const redact = this.#start.redactParameters && statement.params !== null;
+    if (long || redact) {
+      let text = String(statement.text);
+      if (text.length > MAX_SQL_TEXT) text = `${text.slice(0, MAX_SQL_TEXT)} /* jitgate: statement cut at ${MAX_SQL_TEXT} of ${text.length} characters */`;
+      const params = redact && statement.params ? statement.params.map((p) => (p === null ? null : "[redacted]")) : statement.params;
+      stored = { ...statement, text, params };
+    }
+    const text = stored.text;
+    const seq = this.#row("sql", 0, 0, null, JSON.stringify(stored));
+    const ts = this.#ts;
+    this.#text({ ts, source: "sql", channel: 0, offset: 0, seq, line: text });
+    if (this.#viewers.size > 0) this.#publish(() => ({ seq, ts, kind: "sql", channel: 0, sql: stored }));
   }
 
   http(exchange: HttpExchange): boolean {
     this.#guard("http", () => {
-      const { seq, ts } = this.#event("http", 0, 0, "", JSON.stringify(exchange));
+      const { seq, ts } = this.#event("http", 0, 0, JSON.stringify(exchange));
       this.#text({ ts, source: "http", channel: 0, offset: 0, seq, line: `${exchange.method} ${exchange.path}${exchange.query ? `?${exchange.query}` : ""} ${exchange.status}` });
       this.#publish(() => ({ seq, ts, kind: "http", channel: 0, http: exchange }));
     });
@@ -171,6 +200,8 @@ export class Recording implements SessionRecording {
     if (this.#ended) return;
     try {
       for (const ch of this.#channels.values()) if (ch.indexer) this.#collect(ch);
+      // Rows not yet hashed keep their batch's buffer alive: at most a second of them.
+      this.#chain.flush();
       this.#chunkClosed(this.#chain.tick(this.#ctx.now()));
     } catch (err) {
       this.#fault("tick", err);
@@ -216,27 +247,38 @@ export class Recording implements SessionRecording {
       const offset = kind === "output" ? ch.out : ch.in;
       if (kind === "output") ch.out += piece.length;
       else ch.in += piece.length;
-      const b64 = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("base64");
-      const { seq, ts } = this.#event(kind, ch.id, offset, b64, "");
+      const seq = this.#row(kind, ch.id, offset, piece, "");
+      const ts = this.#ts;
       if (ch.indexer) {
         if (kind === "output") ch.indexer.output(ts, offset, piece);
         else ch.indexer.input(ts, offset, piece);
       }
       // Copied for viewers: the engine may reuse its buffer once the call returns.
-      this.#publish(() => ({ seq, ts, kind, channel: ch.id, offset, data: Uint8Array.prototype.slice.call(piece) }));
+      if (this.#viewers.size > 0) this.#publish(() => ({ seq, ts, kind, channel: ch.id, offset, data: Uint8Array.prototype.slice.call(piece) }));
     }
     if (kind === "output") this.#bytesOut += data.length;
     else this.#bytesIn += data.length;
   }
 
-  #event(kind: EventKind, channel: number, offset: number, b64: string, meta: string): { seq: number; ts: number } {
+  #event(kind: EventKind, channel: number, offset: number, meta: string): { seq: number; ts: number } {
+    const seq = this.#row(kind, channel, offset, null, meta);
+    return { seq, ts: this.#ts };
+  }
+
+  /** Writes an event row in place in the events queue; returns its seq (its time is #ts). */
+  #row(kind: EventKind, channel: number, offset: number, data: Uint8Array | null, meta: string): number {
     const seq = this.#seq++;
-    const ts = this.#ctx.now();
-    // The base64 goes in as its own piece: copied, never joined into one long string.
-    const head = eventHead(this.#sid, { seq, ts, kind, channel, offset });
-    const tail = eventTail({ meta: meta === "" ? "" : wellFormed(meta), chunk: this.#chain.chunk, v: RECORDING_VERSION, startedAt: this.#start.startedAt });
-    this.#chunkClosed(this.#chain.add(seq, this.#ctx.ingest.add("events", head, b64, tail), ts));
-    return { seq, ts };
+    const ts = (this.#ts = this.#ctx.now());
+    const json = meta === "" ? "" : wellFormed(meta);
+    const ingest = this.#ctx.ingest;
+    const queue = ingest.events;
+    const buf = queue.reserve(eventRowRoom(this.#fixed, data, json));
+    const start = queue.at;
+    const end = writeEventRow(buf, start, this.#fixed, seq, ts, kind, channel, offset, data, json, this.#chain.chunk, RECORDING_VERSION);
+    queue.commit(end);
+    ingest.added("events", end - start);
+    this.#chunkClosed(this.#chain.addIn(buf, start, end, seq, ts));
+    return seq;
   }
 
   #chunkClosed(closed: ClosedChunk | null): void {
@@ -244,8 +286,8 @@ export class Recording implements SessionRecording {
   }
 
   #text(row: TextRow): void {
-    const line = row.line.length > MAX_TEXT_LINE ? row.line.slice(0, MAX_TEXT_LINE) : row.line;
-    this.#ctx.ingest.add("text", textLine(this.#who, { ...row, line }, this.#start.startedAt));
+    if (row.line.length > MAX_TEXT_LINE) row.line = row.line.slice(0, MAX_TEXT_LINE);
+    this.#ctx.ingest.add("text", textLine(this.#who, row, this.#start.startedAt));
   }
 
   #open(engineChannel: number): Channel {
@@ -307,7 +349,7 @@ export class Recording implements SessionRecording {
       for (const ch of this.#channels.values()) this.#finishIndexer(ch, this.#ctx.now());
       this.#channels.clear();
       await Promise.all([...this.#finishing]);
-      const { seq, ts } = this.#event("end", 0, 0, "", JSON.stringify({ reason }));
+      const { seq, ts } = this.#event("end", 0, 0, JSON.stringify({ reason }));
       this.#chunkClosed(this.#chain.close());
       const digest = this.#chain.digest;
       let keyId = "";
@@ -359,11 +401,12 @@ export class Recording implements SessionRecording {
     for (const v of [...this.#viewers]) v.event(event);
   }
 
+  #late(what: string): void {
+    this.#ctx.log.warn(`late:${what}`, "recording: an engine reported an event after the session's recording ended; it is not recorded", { sessionId: this.sessionId, call: what });
+  }
+
   #guard(what: string, fn: () => void): void {
-    if (this.#ended) {
-      this.#ctx.log.warn(`late:${what}`, "recording: an engine reported an event after the session's recording ended; it is not recorded", { sessionId: this.sessionId, call: what });
-      return;
-    }
+    if (this.#ended) return this.#late(what);
     try {
       fn();
     } catch (err) {

@@ -1,11 +1,13 @@
 // The hot path: bytes go on in the chunks they arrived in (one write per read, no copy),
 // while scanners follow the message boundaries to record statements. A grant's end cuts
 // the session: the running statement is cancelled on the target, the client gets FATAL
-// 57P01 with the reason, and both connections close.
+// 57P01 with the reason, and both connections close. The client is read only while both
+// the target's socket and the recorder keep up.
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import type { SessionRecording } from "../../recorder/index.js";
+import type { SessionRecording, SqlStatement } from "../../recorder/index.js";
 import { PgGatewayError } from "./errors.js";
+import { ReadHolds } from "./holds.js";
 import { leftReadOnly, readOnlyViolation } from "./read-only.js";
 import { FrameScanner, typeSet } from "./scanner.js";
 import { CLIENT_BODIES, SERVER_BODIES, StatementTracker } from "./statements.js";
@@ -37,17 +39,23 @@ const Q = "Q".charCodeAt(0);
 const P = "P".charCodeAt(0);
 const S = "S".charCodeAt(0);
 const X = "X".charCodeAt(0);
+/** Why the client is not read: the target's socket has a full write buffer... */
+const TARGET_FULL = 1;
+/** ...or the recorder's buffer is above its high-water mark. */
+const RECORDER_FULL = 2;
 
 export class Relay {
   private readonly tracker: StatementTracker;
   private readonly fromClient: FrameScanner;
   private readonly fromServer: FrameScanner;
+  private readonly clientHolds: ReadHolds;
   private ended = false;
   private cutting = false;
   private clientLeft = false;
 
   constructor(private readonly o: RelayOptions) {
-    this.tracker = new StatementTracker((s) => o.recording.sql(s));
+    this.clientHolds = new ReadHolds(o.client);
+    this.tracker = new StatementTracker((s) => this.record(s));
     this.fromClient = new FrameScanner(CLIENT_WANTS, (type, body) => this.clientMessage(type, body), MAX_RECORDED_BODY, o.maxMessage, "client");
     this.fromServer = new FrameScanner(SERVER_WANTS, (type, body) => this.serverMessage(type, body), MAX_RECORDED_BODY, 1 << 30, "server");
   }
@@ -77,11 +85,22 @@ export class Relay {
       return;
     }
     if (this.cutting) return;
-    if (!this.o.upstream.write(chunk)) {
-      this.o.client.pause();
-      this.o.upstream.once("drain", () => this.o.client.resume());
-    }
+    if (!this.o.upstream.write(chunk) && this.clientHolds.hold(TARGET_FULL)) this.o.upstream.once("drain", this.targetDrained);
   };
+
+  private readonly targetDrained = (): void => this.clientHolds.release(TARGET_FULL);
+  private readonly recorderWritable = (): void => this.clientHolds.release(RECORDER_FULL);
+
+  /** Records a statement; a recorder over its high water stops the client until it is writable again. */
+  private record(s: SqlStatement): void {
+    if (this.o.recording.sql(s) || !this.clientHolds.hold(RECORDER_FULL)) return;
+    try {
+      // A failed wait lets the client go rather than holding it for good.
+      this.o.recording.waitWritable().then(this.recorderWritable, this.recorderWritable);
+    } catch {
+      this.recorderWritable();
+    }
+  }
 
   private readonly onServerData = (chunk: Buffer): void => {
     try {
@@ -129,6 +148,7 @@ export class Relay {
   cut(reason: string, sqlstate = "57P01"): void {
     if (this.cutting || this.ended) return;
     this.cutting = true;
+    this.clientHolds.stop();
     const { client, upstream } = this.o;
     upstream.off("data", this.onServerData);
     client.off("data", this.onClientData);
@@ -148,6 +168,7 @@ export class Relay {
   private finish(why: string): void {
     if (this.ended) return;
     this.ended = true;
+    this.clientHolds.stop();
     const { client, upstream } = this.o;
     if (!this.cutting) {
       client.end();

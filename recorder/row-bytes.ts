@@ -20,7 +20,7 @@ export function writeNumber(buf: Buffer, at: number, n: number): number {
     buf[--p] = 48 + (n - q * 10);
     n = q;
   }
-  buf[--p] = 48 + n;
+  buf[p - 1] = 48 + n;
   return end;
 }
 

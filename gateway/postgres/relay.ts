@@ -85,7 +85,7 @@ export class Relay {
       return;
     }
     if (this.cutting) return;
-    if (!this.o.upstream.write(chunk)) { this.o.client.pause(); this.o.upstream.once("drain", () => this.o.client.resume()); }
+    if (!this.o.upstream.write(chunk) && this.clientHolds.hold(TARGET_FULL)) this.o.upstream.once("drain", this.targetDrained);
   };
 
   private readonly targetDrained = (): void => this.clientHolds.release(TARGET_FULL);

@@ -2,6 +2,11 @@
 // than millions of small strings keeps the garbage collector out of the ingest path: a
 // row's string dies young, and a batch is a few buffers written out as they are.
 const CHUNK = 1 << 20;
+/**
+ * A batch's rows are written into one buffer sized from the last batch, so that taking them
+ * is a view, not a copy of tens of megabytes. This caps that size.
+ */
+const MAX_CHUNK = 64 << 20;
 /** ASCII pieces shorter than this are joined to the row's other pieces before writing. */
 const SEPARATE_ASCII = 4096;
 
@@ -11,6 +16,8 @@ export class ByteQueue {
   #at = 0;
   #rows = 0;
   #bytes = 0;
+  /** The size of the next buffer: a little more than the last batch took. */
+  #next = CHUNK;
 
   get rows(): number {
     return this.#rows;
@@ -32,7 +39,7 @@ export class ByteQueue {
     const room = (head.length + tail.length) * 3 + ascii.length + 1;
     if (this.#at + room > this.#current.length) {
       if (this.#at > 0) this.#chunks.push(this.#current.subarray(0, this.#at));
-      this.#current = Buffer.allocUnsafe(Math.max(CHUNK, room));
+      this.#current = Buffer.allocUnsafe(Math.max(this.#next, room));
       this.#at = 0;
     }
     const buf = this.#current;
@@ -54,7 +61,7 @@ export class ByteQueue {
   reserve(max: number): Buffer {
     if (this.#at + max > this.#current.length) {
       if (this.#at > 0) this.#chunks.push(this.#current.subarray(0, this.#at));
-      this.#current = Buffer.allocUnsafe(Math.max(CHUNK, max));
+      this.#current = Buffer.allocUnsafe(Math.max(this.#next, max));
       this.#at = 0;
     }
     return this.#current;
@@ -78,8 +85,12 @@ export class ByteQueue {
     const body = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#bytes);
     const rows = this.#rows;
     this.#chunks = [];
-    // The rest of the current buffer is used for the next rows: body does not overlap it.
-    this.#current = this.#current.subarray(this.#at);
+    this.#next = Math.min(MAX_CHUNK, Math.max(CHUNK, Math.ceil(this.#bytes * 1.25)));
+    // The rest of the current buffer holds the next rows if a batch like this one fits in it
+    // (body does not overlap it) and it is not far larger (a quiet time would keep it alive);
+    // if not, the next rows start a buffer of their own.
+    const room = this.#current.length - this.#at;
+    this.#current = room >= this.#next && room <= 4 * this.#next ? this.#current.subarray(this.#at) : Buffer.allocUnsafe(0);
     this.#at = 0;
     this.#rows = 0;
     this.#bytes = 0;

@@ -106,7 +106,8 @@ export class TerminalIndexer implements Indexer {
     return this.error;
   }
 
-  output(ts: number, offset: number, data: Uint8Array): void {
+  /** `owned`: nobody else writes to `data` (the rendering thread's batches), so it is not copied. */
+  output(ts: number, offset: number, data: Uint8Array, owned = false): void {
     try {
       if (this.disposed || !(data instanceof Uint8Array)) return;
       ts = this.time(ts);
@@ -120,7 +121,8 @@ export class TerminalIndexer implements Indexer {
       this.backlog += fresh.data.length;
       // Copies, so a caller reusing its buffer cannot change bytes still waiting in the queue.
       for (let i = 0; i < fresh.data.length; i += SLICE_BYTES) {
-        this.queue.push({ kind: "output", ts, start: fresh.start + i, data: new Uint8Array(fresh.data.subarray(i, i + SLICE_BYTES)) });
+        const piece = fresh.data.length <= SLICE_BYTES ? fresh.data : fresh.data.subarray(i, i + SLICE_BYTES);
+        this.queue.push({ kind: "output", ts, start: fresh.start + i, data: owned ? piece : new Uint8Array(piece) });
       }
     } catch (e) {
       this.fault("render_fault", "terminal output could not be queued", e);

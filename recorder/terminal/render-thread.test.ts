@@ -78,6 +78,31 @@ describe("the rendering thread", () => {
     expect(b.text.filter((t) => t.source === "typed").map((t) => t.text)).toEqual(["ls -l /etc", "echo DROP TABLE"]);
   });
 
+  it("pieces given in the same millisecond (parsed together there) give the same lines, each dated while on screen, and the same last screen", async () => {
+    const local = new TerminalIndexer({ cols: 80, rows: 24 });
+    const remote = thread().open({ cols: 80, rows: 24 });
+    let offset = 0;
+    for (let i = 0; i < 300; i++) {
+      const b = enc(`\x1b[1mrow\x1b[0m ${i} ${"=".repeat(i % 90)}\r\n`);
+      // Ten pieces a millisecond, as a busy session's reads come.
+      local.output(5000 + Math.floor(i / 10), offset, b);
+      remote.output(5000 + Math.floor(i / 10), offset, b);
+      offset += b.length;
+    }
+    const [a, b] = await Promise.all([finished(local), finished(remote)]);
+    const lines = (r: { text: TextHit[] }) => r.text.map((t) => `${t.source} ${t.text}`);
+    expect(lines(b)).toEqual(lines(a));
+    // A line is dated while it was on screen: from the millisecond it was written to the one it
+    // scrolled off in (one piece at a time, it is read as it scrolls off; parsed together, the
+    // first keyframe already shows it).
+    b.text.forEach((t, i) => {
+      const row = Number(/^row (\d+)/.exec(t.text)?.[1]);
+      expect(t.ts).toBeGreaterThanOrEqual(5000 + Math.floor(row / 10));
+      expect(t.ts).toBeLessThanOrEqual(a.text[i]?.ts as number);
+    });
+    expect(b.keyframes.at(-1)).toEqual(a.keyframes.at(-1));
+  });
+
   it("answers a snapshot with the screen as of every byte given before it, while more follows", async () => {
     const t = thread();
     const remote = t.open({ cols: 40, rows: 5 });

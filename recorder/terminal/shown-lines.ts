@@ -6,7 +6,7 @@
 // Enter, at the end. Rows wrapped by the terminal are joined back
 // into the one line they were. A short memory of recent lines keeps a line that stays on
 // screen, or is redrawn, from being indexed again each time the screen is read.
-import type { Terminal } from "./xterm.js";
+import { lineAt, type Terminal } from "./xterm.js";
 
 /** A line wrapped over more rows than this is given out in pieces that overlap a little. */
 const MAX_LINE_CHARS = 4096;
@@ -63,9 +63,9 @@ export class ShownLines {
     const buffer = this.buffers.active;
     if (buffer.type !== "normal") return; // the alternate screen has no scrollback: read at its switches
     const y = buffer.baseY - 1;
-    const line = y >= 0 ? buffer.getLine(y) : undefined;
+    const line = y >= 0 ? lineAt(buffer, y) : undefined;
     if (!line) return;
-    const continues = buffer.getLine(y + 1)?.isWrapped === true;
+    const continues = lineAt(buffer, y + 1)?.isWrapped === true;
     const text = line.translateToString(!continues);
     if (line.isWrapped && this.carry !== null) {
       this.carry += text;
@@ -129,7 +129,7 @@ export class ShownLines {
    */
   private remember(text: string): void {
     this.recent.add(text);
-    if (this.recent.size >= Math.min(2048, Math.max(64, this.term.rows * 4))) {
+    if (this.recent.size >= 64 && this.recent.size >= Math.min(2048, this.term.rows * 4)) {
       this.older = this.recent;
       this.recent = new Set();
     }

@@ -62,6 +62,24 @@ export function createScreen(cols: number, rows: number, scrollback: number): Sc
   };
 }
 
+/** What of a buffer line the indexer reads. */
+export interface LineReader {
+  readonly isWrapped: boolean;
+  translateToString(trimRight?: boolean): string;
+}
+
+type BufferView = Terminal["buffer"]["active"];
+
+/**
+ * Line y of a buffer. xterm's public getLine() wraps each line in a new object; the indexer
+ * reads one line per line scrolled, so it reads xterm's own line where it can (the same
+ * methods) and falls back to the public view.
+ */
+export function lineAt(buffer: BufferView, y: number): LineReader | undefined {
+  const lines = (buffer as unknown as { _buffer?: { lines?: { get?: (i: number) => LineReader | undefined } } })._buffer?.lines;
+  return typeof lines?.get === "function" ? lines.get(y) : buffer.getLine(y);
+}
+
 /** The rows of the screen now showing (normal or alternate), right-trimmed. */
 export function screenRows(term: Terminal): string[] {
   const buffer = term.buffer.active;

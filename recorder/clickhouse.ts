@@ -65,6 +65,11 @@ export function cause(err: unknown): string {
   return typeof e.message === "string" ? e.message.slice(0, 200) : String(err).slice(0, 200);
 }
 
+/** A ClickHouse string literal. */
+export function literal(s: string): string {
+  return `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+}
+
 export function clickHouseSink(opts: ClickHouseSinkOptions): RecordSink {
   const { client, database: db } = opts;
   const localDir = opts.localDir ?? null;
@@ -89,9 +94,10 @@ export function clickHouseSink(opts: ClickHouseSinkOptions): RecordSink {
     const path = join(dir, `${part.token.replace(/[^A-Za-z0-9_.-]/g, "_")}.tsv`);
     await writeFile(path, part.body);
     try {
+      // Literals, not query parameters: chdb runs parameterized queries one at a time in the
+      // whole process, plain ones side by side, so a batch's tables are stored in parallel.
       await client.command({
-        query: `INSERT INTO ${db}.${part.table} (${columns(part)}) SELECT * FROM file({path:String}, 'TabSeparated', {structure:String})`,
-        query_params: { path, structure: structure(part) },
+        query: `INSERT INTO ${db}.${part.table} (${columns(part)}) SELECT * FROM file(${literal(path)}, 'TabSeparated', ${literal(structure(part))})`,
         clickhouse_settings: { insert_deduplication_token: part.token, max_insert_threads: "1" },
       });
     } finally {

@@ -265,8 +265,11 @@ export class Ingest {
     }
   }
 
+  /** A batch's parts (one per table) are stored side by side; the batch is stored once all are. */
   async #insert(parts: readonly BatchPart[]): Promise<void> {
-    for (const p of parts) await this.#insertPart(p);
+    const results = await Promise.allSettled(parts.map((p) => this.#insertPart(p)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   async #insertPart(p: BatchPart): Promise<void> {

@@ -128,6 +128,15 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
     return thread.open(o);
   };
 
+  // Recordings gathering a row: written at the end of the turn they began it in.
+  const unsettled = new Set<Recording>();
+  let settling = false;
+  const settle = () => {
+    settling = false;
+    for (const r of unsettled) r.settle();
+    unsettled.clear();
+  };
+
   const ctx = {
     ingest,
     log,
@@ -138,6 +147,13 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
     keyframeIntervalMs: opts.keyframeIntervalMs,
     forget(r: Recording) {
       if (recordings.get(r.sessionId) === r) recordings.delete(r.sessionId);
+    },
+    settleSoon(r: Recording) {
+      unsettled.add(r);
+      if (!settling) {
+        settling = true;
+        setImmediate(settle);
+      }
     },
   };
 
@@ -172,8 +188,14 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
       return r && !r.ended ? r : null;
     },
     liveSessions: () => [...recordings.values()].filter((r) => !r.ended).map((r) => r.sessionId),
-    flush: () => ingest.flush(),
-    drained: () => ingest.drained(),
+    flush: () => {
+      settle();
+      return ingest.flush();
+    },
+    drained: () => {
+      settle();
+      return ingest.drained();
+    },
     stats: () => ({ ...ingest.stats(), liveSessions: recordings.size }),
     recovered: () => recovered,
     async close() {

@@ -15,6 +15,11 @@ import type { Indexer, TerminalIndexerOptions } from "./terminal/index.js";
 
 /** Output or input beyond this is split into several events, so no row is huge. */
 export const MAX_EVENT_BYTES = 64 * 1024;
+/**
+ * Pieces of one stream that arrive in the same millisecond are kept in one row (its time is
+ * stored to the millisecond, so nothing is lost); up to this many bytes are gathered so.
+ */
+const GATHER_BYTES = 4096;
 /** SQL text kept per statement; the rest is cut with a note. */
 const MAX_SQL_TEXT = 1 << 20;
 /** Characters of a searchable line. */
@@ -34,6 +39,18 @@ export interface RecordingContext {
   keyframeIntervalMs: number | undefined;
   /** Called once the recording has ended and everything is handed to ingest. */
   forget(recording: Recording): void;
+  /** Asks for settle() at the end of this turn of the event loop. */
+  settleSoon(recording: Recording): void;
+}
+
+/** Bytes of one stream gathered into one row, not yet written. */
+interface Gathered {
+  kind: "output" | "input";
+  channel: Channel;
+  seq: number;
+  ts: number;
+  offset: number;
+  length: number;
 }
 
 interface Channel {
@@ -52,6 +69,8 @@ export class Recording implements SessionRecording {
   #fixed: EventRowFixed;
   #who: string;
   #seq = 0;
+  #gathered: Gathered | null = null;
+  #gatherBuf = new Uint8Array(0);
   /** The time of the last event row. */
   #ts = 0;
   #chain: ChainBuilder;
@@ -200,6 +219,7 @@ export class Recording implements SessionRecording {
     if (this.#ended) return;
     try {
       for (const ch of this.#channels.values()) if (ch.indexer) this.#collect(ch);
+      this.settle();
       // Rows not yet hashed keep their batch's buffer alive: at most a second of them.
       this.#chain.flush();
       this.#chunkClosed(this.#chain.tick(this.#ctx.now()));
@@ -247,7 +267,7 @@ export class Recording implements SessionRecording {
       const offset = kind === "output" ? ch.out : ch.in;
       if (kind === "output") ch.out += piece.length;
       else ch.in += piece.length;
-      const seq = this.#row(kind, ch.id, offset, piece, "");
+      const seq = this.#gather(kind, ch, offset, piece);
       const ts = this.#ts;
       if (ch.indexer) {
         if (kind === "output") ch.indexer.output(ts, offset, piece);
@@ -260,15 +280,58 @@ export class Recording implements SessionRecording {
     else this.#bytesIn += data.length;
   }
 
+  /**
+   * A piece of a byte stream: added to the row being gathered when it continues it in the same
+   * millisecond, else the start of a new one (or, when large, a row of its own). Returns its seq.
+   */
+  #gather(kind: "output" | "input", ch: Channel, offset: number, piece: Uint8Array): number {
+    const ts = this.#ctx.now();
+    const g = this.#gathered;
+    if (g !== null && g.kind === kind && g.channel === ch && g.ts === ts && g.offset + g.length === offset && g.length + piece.length <= GATHER_BYTES) {
+      this.#gatherBuf.set(piece, g.length);
+      g.length += piece.length;
+      this.#ts = ts;
+      return g.seq;
+    }
+    this.settle();
+    if (piece.length > GATHER_BYTES / 2) return this.#row(kind, ch.id, offset, piece, "");
+    if (this.#gatherBuf.length < GATHER_BYTES) this.#gatherBuf = new Uint8Array(GATHER_BYTES);
+    this.#gatherBuf.set(piece, 0);
+    const seq = this.#seq++;
+    this.#gathered = { kind, channel: ch, seq, ts, offset, length: piece.length };
+    this.#ts = ts;
+    this.#ctx.settleSoon(this);
+    return seq;
+  }
+
+  /** Writes the row being gathered, if any. */
+  settle(): void {
+    const g = this.#gathered;
+    if (g === null) return;
+    this.#gathered = null;
+    try {
+      this.#write(g.seq, g.ts, g.kind, g.channel.id, g.offset, this.#gatherBuf.subarray(0, g.length), "");
+    } catch (err) {
+      this.#fault("settle", err);
+    }
+  }
+
   #event(kind: EventKind, channel: number, offset: number, meta: string): { seq: number; ts: number } {
     const seq = this.#row(kind, channel, offset, null, meta);
     return { seq, ts: this.#ts };
   }
 
-  /** Writes an event row in place in the events queue; returns its seq (its time is #ts). */
+  /** Writes an event row after the one being gathered; returns its seq (its time is #ts). */
   #row(kind: EventKind, channel: number, offset: number, data: Uint8Array | null, meta: string): number {
+    this.settle();
     const seq = this.#seq++;
     const ts = (this.#ts = this.#ctx.now());
+    this.#write(seq, ts, kind, channel, offset, data, meta);
+    return seq;
+  }
+
+  /** Writes an event row in place in the events queue. */
+  #write(seq: number, ts: number, kind: EventKind, channel: number, offset: number, data: Uint8Array | null, meta: string): void {
     const json = meta === "" ? "" : wellFormed(meta);
     const ingest = this.#ctx.ingest;
     const queue = ingest.events;
@@ -278,7 +341,6 @@ export class Recording implements SessionRecording {
     queue.commit(end);
     ingest.added("events", end - start);
     this.#chunkClosed(this.#chain.addIn(buf, start, end, seq, ts));
-    return seq;
   }
 
   #chunkClosed(closed: ClosedChunk | null): void {

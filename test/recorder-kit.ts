@@ -28,6 +28,15 @@ export async function closeEmbedded(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * A clock a millisecond further on at every reading: each engine call lands in a millisecond of
+ * its own, so it is a row of its own (pieces of a stream in one millisecond share a row).
+ */
+export function tickingClock(): () => number {
+  let t = Date.now();
+  return () => ++t;
+}
+
 export function freshDatabase(): string {
   return `rec_${randomBytes(6).toString("hex")}`;
 }

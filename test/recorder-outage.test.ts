@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { generateKeyPairSync } from "node:crypto";
 import { clickHouseSink, createRecorder, ed25519Signer, ed25519Verifier, RecorderError, RecordingReader, type BatchPart, type RecordSink } from "../recorder/index.js";
-import { closeEmbedded, count, embedded, freshDatabase, keptLogger, sessionStart, SwitchableSink, tempDir } from "./recorder-kit.js";
+import { closeEmbedded, count, embedded, freshDatabase, keptLogger, sessionStart, SwitchableSink, tempDir, tickingClock } from "./recorder-kit.js";
 
 afterAll(closeEmbedded);
 
@@ -42,7 +42,7 @@ describe("recorder ingest under trouble", () => {
     const database = freshDatabase();
     const sink = SwitchableSink.over(ch, database);
     const logger = keptLogger();
-    const recorder = await createRecorder({ client: ch.client, database, logger, spoolDir: tempDir(), sink, limits: { flushMs: 20, batchRows: 500, retryMinMs: 20, retryMaxMs: 100 }, chain: { events: 64 } });
+    const recorder = await createRecorder({ client: ch.client, database, logger, spoolDir: tempDir(), sink, limits: { flushMs: 20, batchRows: 500, retryMinMs: 20, retryMaxMs: 100 }, chain: { events: 64 }, now: tickingClock() });
     const reader = new RecordingReader({ client: ch.client, database });
 
     const starts = Array.from({ length: 8 }, () => sessionStart());
@@ -87,7 +87,7 @@ describe("recorder ingest under trouble", () => {
         if (lose-- > 0) throw new Error("socket hang up");
       },
     };
-    const recorder = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), sink, limits: { flushMs: 10, retryMinMs: 10 } });
+    const recorder = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), sink, limits: { flushMs: 10, retryMinMs: 10 }, now: tickingClock() });
     const s = sessionStart();
     const rec = recorder.open(s);
     for (let i = 0; i < 100; i++) rec.output(0, text(`row ${i}\n`));
@@ -103,7 +103,7 @@ describe("recorder ingest under trouble", () => {
     const spoolDir = tempDir();
     const down = SwitchableSink.over(ch, database);
     down.down = true;
-    const first = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir, sink: down, limits: { flushMs: 10 } });
+    const first = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir, sink: down, limits: { flushMs: 10 }, now: tickingClock() });
     const s = sessionStart();
     const rec = first.open(s);
     rec.channelOpen({ channel: 0, type: "shell", pty: { term: "xterm", cols: 80, rows: 24 }, command: null });
@@ -134,7 +134,7 @@ describe("recorder ingest under trouble", () => {
     const keys = generateKeyPairSync("ed25519");
     const signer = ed25519Signer(keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString());
     const crashing = SwitchableSink.over(ch, database);
-    const first = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), sink: crashing, signer, chain: { events: 10 } });
+    const first = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), sink: crashing, signer, chain: { events: 10 }, now: tickingClock() });
     const s = sessionStart();
     const rec = first.open(s);
     rec.channelOpen({ channel: 0, type: "exec", pty: null, command: "make deploy" });
@@ -221,11 +221,12 @@ describe("recorder ingest under trouble", () => {
       input() {},
       resize() {},
       take: () => ({ keyframes: [], text: [] }),
+      takeError: () => null,
       snapshot: () => Promise.reject(new Error("no screen")),
       finish: () => Promise.resolve(),
       dispose() {},
     });
-    const recorder = await createRecorder({ client: ch.client, database, logger, spoolDir: tempDir(), terminal: broken as never });
+    const recorder = await createRecorder({ client: ch.client, database, logger, spoolDir: tempDir(), terminal: broken as never, now: tickingClock() });
     const reader = new RecordingReader({ client: ch.client, database, recorder });
     const s = sessionStart({ protocol: "ssh", userName: "tab\tand\nnewline", targetName: "back\\slash" });
     const rec = recorder.open(s);

@@ -9,7 +9,7 @@ import { closeEmbedded, embedded, freshDatabase, keptLogger, sessionStart, tempD
 
 afterAll(closeEmbedded);
 
-async function setup(opts: { signed?: boolean; viaFile?: boolean } = {}) {
+async function setup(opts: { signed?: boolean; viaFile?: boolean; now?: () => number } = {}) {
   const { ch } = await embedded();
   const database = freshDatabase();
   const logger = keptLogger();
@@ -17,7 +17,8 @@ async function setup(opts: { signed?: boolean; viaFile?: boolean } = {}) {
   const signer = opts.signed ? ed25519Signer(keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString()) : null;
   const recorder = await createRecorder({
     client: ch.client, database, logger, spoolDir: tempDir(), signer,
-    localInsertDir: opts.viaFile === false ? null : tempDir("jitgate-ingest-"), keyframeIntervalMs: 50,
+    // A quote and a backslash in the path: it goes into the insert as a literal.
+    localInsertDir: opts.viaFile === false ? null : tempDir("jitgate-ingest-it's\\here-"), keyframeIntervalMs: 50, now: opts.now,
   });
   const reader = new RecordingReader({ client: ch.client, database, recorder, verifier: ed25519Verifier([keys.publicKey]) });
   return { ch, database, recorder, reader, logger };
@@ -104,6 +105,37 @@ describe("recorder round trip", () => {
 
     const report = await reader.verify(start.sessionId);
     expect(report).toMatchObject({ ok: true, sealed: true, signature: "valid", problem: null, events: events.length });
+  });
+
+  it("keeps pieces of a stream given in one millisecond in one row, split where the millisecond, the stream or another event changes", async () => {
+    let now = 1_765_000_000_000;
+    const { recorder, reader } = await setup({ signed: true, now: () => now });
+    const start = sessionStart();
+    const rec = recorder.open(start);
+    rec.channelOpen({ channel: 0, type: "shell", pty: { term: "xterm", cols: 80, rows: 24 }, command: null });
+    for (const piece of ["total 8\r\n", "a.txt\r\n", "b.txt\r\n"]) rec.output(0, bytes(piece)); // one row
+    rec.input(0, bytes("l")); // another stream: a row of its own
+    rec.output(0, bytes("l")); // and back: a new row
+    now += 1;
+    rec.output(0, bytes("s\r\n")); // the next millisecond: a new row
+    rec.output(0, bytes(new Array(5000).fill(0x41))); // too large to gather with it: its own row
+    rec.resize(0, 100, 30); // another event ends the row being gathered, which comes before it
+    rec.output(0, bytes("$ "));
+    await new Promise((r) => setImmediate(r)); // the end of the turn writes what was gathered
+    rec.output(0, bytes("exit\r\n")); // same millisecond, but a new turn: a new row
+    await rec.end("client disconnected");
+    await recorder.flush();
+
+    const events = await allEvents(reader, start.sessionId);
+    const rows = events.map((e) => (e.kind === "output" || e.kind === "input" ? `${e.kind}@${e.offset}:${Buffer.from(e.data).toString().slice(0, 12)}` : e.kind));
+    expect(rows).toEqual([
+      "start", "channel_open", "output@0:total 8\r\na.t", "input@0:l", "output@23:l", "output@24:s\r\n", `output@27:${"A".repeat(12)}`,
+      "resize", "output@5027:$ ", "output@5029:exit\r\n", "end",
+    ]);
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i));
+    const first = events[2];
+    expect(first?.kind === "output" && Buffer.from(first.data).toString()).toBe("total 8\r\na.txt\r\nb.txt\r\n");
+    expect(await reader.verify(start.sessionId)).toMatchObject({ ok: true, sealed: true, signature: "valid", events: events.length });
   });
 
   it("keeps SQL statements with their outcome, parameters redacted when the policy says so", async () => {

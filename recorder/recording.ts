@@ -109,26 +109,22 @@ export class Recording implements SessionRecording {
     });
   }
 
-  // output() and input() run once per read of a session: no closure, no object made for them.
   output(channel: number, data: Uint8Array): boolean {
-    if (this.#ended) this.#late("output");
-    else {
-      try {
-        this.#bytes("output", channel, data);
-      } catch (err) {
-        this.#fault("output", err);
-      }
-    }
-    return this.#ctx.ingest.writable;
+    return this.#stream("output", channel, data);
   }
 
   input(channel: number, data: Uint8Array): boolean {
-    if (this.#ended) this.#late("input");
+    return this.#stream("input", channel, data);
+  }
+
+  /** Runs once per read of a session: no closure, no object made for it. */
+  #stream(kind: "output" | "input", channel: number, data: Uint8Array): boolean {
+    if (this.#ended) this.#late(kind);
     else {
       try {
-        this.#bytes("input", channel, data);
+        this.#bytes(kind, channel, data);
       } catch (err) {
-        this.#fault("input", err);
+        this.#fault(kind, err);
       }
     }
     return this.#ctx.ingest.writable;

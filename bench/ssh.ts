@@ -1,6 +1,8 @@
 // SSH through the gateway against the same sshd reached directly, in one run:
 //   1. bulk throughput: the stock ssh client reading `head -c N` from the target into
 //      /dev/null, the handshake's time taken out, with the session recorded (goal >= 0.85x);
+//      also through a second gateway whose recordings go to a ClickHouse server elsewhere (a
+//      stand-in on loopback that keeps nothing): the embedded ClickHouse's cost on this host;
 //   2. keystroke round trip: one byte to `cat` and back on an open channel (goal: the gateway
 //      adds <= 1 ms at p99);
 //   3. handshakes per second: connect, certificate login, `true`, close, a few at a time;
@@ -13,6 +15,8 @@
 //
 //   node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N] [--cpu-prof DIR]
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -51,10 +55,27 @@ interface Gateway {
   dir: string;
 }
 
-async function startGateway(profileDir: string | null): Promise<Gateway> {
+/**
+ * Stands in for a ClickHouse server on another machine: answers every query and insert as a
+ * server does and keeps nothing, so a gateway pointed at it does all of its own recording work
+ * (rows, hash chain, terminal rendering, sending the inserts) without storing on this host.
+ */
+async function nullClickHouse(): Promise<{ url: string; inserts(): number; close(): Promise<void> }> {
+  let inserts = 0;
+  const server = createServer((req, res) => {
+    if (/INSERT/i.test(decodeURIComponent(req.url ?? ""))) inserts++;
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "text/plain" }).end(req.url?.startsWith("/ping") ? "Ok.\n" : ""));
+  });
+  await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, inserts: () => inserts, close: () => new Promise((res) => server.close(() => res())) };
+}
+
+async function startGateway(profileDir: string | null, clickhouseUrl: string | null = null): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), "jitgate-bench-ssh-"));
   const config = join(dir, "config.yaml");
-  writeFileSync(config, "log: { level: error }\n");
+  writeFileSync(config, `log: { level: error }\n${clickhouseUrl ? `clickhouse: { url: "${clickhouseUrl}" }\n` : ""}`);
   const adminPassword = "bench-admin-password-0001";
   const profile = profileDir ? ["--cpu-prof", "--cpu-prof-dir", resolve(profileDir)] : [];
   const proc = spawn(process.execPath, [...profile, MAIN, "serve", "--data", join(dir, "data"), "--host", "127.0.0.1", "--config", config,
@@ -160,40 +181,55 @@ async function run(): Promise<void> {
   if (process.getuid?.() !== 0) fail("the SSH benchmark starts a private sshd and needs root");
 
   let gw: Gateway | null = null;
+  let remote: Gateway | null = null;
+  let stand: Awaited<ReturnType<typeof nullClickHouse>> | null = null;
   let sshd: PrivateSshd | null = null;
   const work = mkdtempSync(join(tmpdir(), "jitgate-bench-ssh-keys-"));
   try {
     gw = await startGateway(profileDir);
-    const api = gw.api;
+    stand = await nullClickHouse();
+    remote = await startGateway(null, stand.url);
     const benchCa = SshCertificateAuthority.generate().ca;
-    const targetCa = await callApi<{ publicKey: string }>(api, "GET", "/api/v1/ca/ssh-target");
-    sshd = await startSshd({ users: [LOGIN], trustedUserCaKeys: [targetCa.publicKey, benchCa.publicKeyLine()], extraConfig: ["MaxStartups 2000:30:2000", "MaxSessions 100"] });
-    await callApi(api, "POST", "/api/v1/targets", { name: TARGET, kind: "ssh", address: `127.0.0.1:${sshd.port}` });
-    await callApi(api, "POST", `/api/v1/targets/${TARGET}/accounts`, { login: LOGIN, auth: "certificate", options: { hostKey: sshd.hostKeyLine } });
-    const yaml = `policies:\n  - name: bench\n    subjects: { users: [admin] }\n    targets: [${TARGET}]\n    logins: [${LOGIN}]\n    maxDuration: 8h\n    approvals: { count: 0 }\n`;
-    await callApi(api, "POST", "/api/v1/policies/apply", { file: "bench.yaml", yaml });
-    const request = await callApi<{ grantId: string }>(api, "POST", "/api/v1/requests", { target: TARGET, login: LOGIN, duration: "8h", reason: "benchmark" });
+    const targetCas = await Promise.all([gw, remote].map((g) => callApi<{ publicKey: string }>(g.api, "GET", "/api/v1/ca/ssh-target")));
+    sshd = await startSshd({ users: [LOGIN], trustedUserCaKeys: [...targetCas.map((c) => c.publicKey), benchCa.publicKeyLine()], extraConfig: ["MaxStartups 2000:30:2000", "MaxSessions 100"] });
+    const hostKey = sshd.hostKeyLine;
+    const sshdPort = sshd.port;
 
     const pair = ssh2.utils.generateKeyPairSync("ed25519");
     const keyFile = join(work, "id_ed25519");
     writeFileSync(keyFile, pair.private, { mode: 0o600 });
-    const gwCert = (await callApi<{ certificate: string }>(api, "POST", `/api/v1/grants/${request.grantId}/ssh-certificate`, { publicKey: pair.public })).certificate;
+    /** The target, its account, a policy and a grant on a gateway, and a certificate for the grant. */
+    const enrol = async (g: Gateway, name: string): Promise<Path> => {
+      await callApi(g.api, "POST", "/api/v1/targets", { name: TARGET, kind: "ssh", address: `127.0.0.1:${sshdPort}` });
+      await callApi(g.api, "POST", `/api/v1/targets/${TARGET}/accounts`, { login: LOGIN, auth: "certificate", options: { hostKey } });
+      const yaml = `policies:\n  - name: bench\n    subjects: { users: [admin] }\n    targets: [${TARGET}]\n    logins: [${LOGIN}]\n    maxDuration: 8h\n    approvals: { count: 0 }\n`;
+      await callApi(g.api, "POST", "/api/v1/policies/apply", { file: "bench.yaml", yaml });
+      const request = await callApi<{ grantId: string }>(g.api, "POST", "/api/v1/requests", { target: TARGET, login: LOGIN, duration: "8h", reason: "benchmark" });
+      const cert = (await callApi<{ certificate: string }>(g.api, "POST", `/api/v1/grants/${request.grantId}/ssh-certificate`, { publicKey: pair.public })).certificate;
+      const certFile = join(work, `${name}-cert.pub`);
+      writeFileSync(certFile, `${cert}\n`);
+      return { name, port: g.sshPort, user: `${LOGIN}@${TARGET}`, certFile, cert };
+    };
     const directCert = benchCa.userCertificate({ publicKeyLine: pair.public, user: "bench", grantId: "direct", principals: [LOGIN], notAfter: Date.now() + 8 * 3600_000 }).certificateLine;
-    writeFileSync(join(work, "gw-cert.pub"), `${gwCert}\n`);
     writeFileSync(join(work, "direct-cert.pub"), `${directCert}\n`);
-    const direct: Path = { name: "direct", port: sshd.port, user: LOGIN, certFile: join(work, "direct-cert.pub"), cert: directCert };
-    const gateway: Path = { name: "jitgate", port: gw.sshPort, user: `${LOGIN}@${TARGET}`, certFile: join(work, "gw-cert.pub"), cert: gwCert };
+    const direct: Path = { name: "direct", port: sshdPort, user: LOGIN, certFile: join(work, "direct-cert.pub"), cert: directCert };
+    const gateway = await enrol(gw, "jitgate");
+    const shipped = await enrol(remote, "shipped");
     const paths = [direct, gateway];
 
-    // 1. Bulk: seconds for N MiB, less the seconds for `true` (handshake and teardown).
-    const bulk = new Map<string, number[]>(paths.map((p) => [p.name, []]));
+    // 1. Bulk: seconds for N MiB, less the seconds for `true` (handshake and teardown). Also
+    // through a gateway whose recordings go to a ClickHouse elsewhere (the stand-in).
+    const bulkPaths = [direct, gateway, shipped];
+    const bulk = new Map<string, number[]>(bulkPaths.map((p) => [p.name, []]));
     for (let r = 0; r < rounds; r++) {
-      for (const p of r % 2 === 0 ? paths : [...paths].reverse()) {
+      for (const p of r % 2 === 0 ? bulkPaths : [...bulkPaths].reverse()) {
         const base = await timeSsh(p, keyFile, "true");
         const t = await timeSsh(p, keyFile, `head -c ${bulkMb}M /dev/zero`);
         bulk.get(p.name)?.push(bulkMb / Math.max(1e-3, t - base));
       }
     }
+    await stopGateway(remote);
+    remote = null;
     // 2. Keystrokes, alternating halves.
     const rtt = new Map<string, number[]>(paths.map((p) => [p.name, []]));
     for (const p of [direct, gateway, gateway, direct]) rtt.get(p.name)?.push(...(await keystrokes(p, pair.private, Math.ceil(strokes / 2))));
@@ -231,6 +267,7 @@ async function run(): Promise<void> {
     printGrid(`SSH through the gateway vs direct sshd (${bulkMb} MiB x ${rounds} rounds, ${strokes} keystrokes, ${logins} logins at ${concurrency}, ${sessions} idle sessions)`,
       ["measure", "jitgate", "direct", "ratio"], [
         ["bulk throughput, recorded (MiB/s)", d("jitgate", bulk).toFixed(0), d("direct", bulk).toFixed(0), ratio(d("jitgate", bulk), d("direct", bulk))],
+        ["bulk throughput, recordings sent to a remote ClickHouse (stand-in) (MiB/s)", d("shipped", bulk).toFixed(0), d("direct", bulk).toFixed(0), ratio(d("shipped", bulk), d("direct", bulk))],
         ["keystroke round trip p50 (ms)", rg.p50.toFixed(3), rd.p50.toFixed(3), ratio(rg.p50, rd.p50)],
         ["keystroke round trip p99 (ms)", rg.p99.toFixed(3), rd.p99.toFixed(3), ratio(rg.p99, rd.p99)],
         ["handshakes per second", d("jitgate", hs).toFixed(1), d("direct", hs).toFixed(1), ratio(d("jitgate", hs), d("direct", hs))],
@@ -238,16 +275,22 @@ async function run(): Promise<void> {
       ]);
     const bulkRatio = d("jitgate", bulk) / d("direct", bulk);
     const added = rg.p99 - rd.p99;
-    console.log(`\ngoals: bulk >= 0.85x direct: ${bulkRatio >= 0.85 ? "met" : "MISSED"} (${bulkRatio.toFixed(2)}x); keystroke p99 added <= 1 ms: ${added <= 1 ? "met" : "MISSED"} (${added.toFixed(3)} ms); memory per idle session <= 1 MiB: ${perSession <= 1 ? "met" : "MISSED"} (${perSession.toFixed(2)} MiB)`);
+    console.log(`\nembedded ClickHouse on this host: bulk at ${ratio(d("jitgate", bulk), d("shipped", bulk))} of the rate with recordings sent elsewhere (the stand-in took ${stand.inserts()} inserts)`);
+    console.log(`goals: bulk >= 0.85x direct: ${bulkRatio >= 0.85 ? "met" : "MISSED"} (${bulkRatio.toFixed(2)}x); keystroke p99 added <= 1 ms: ${added <= 1 ? "met" : "MISSED"} (${added.toFixed(3)} ms); memory per idle session <= 1 MiB: ${perSession <= 1 ? "met" : "MISSED"} (${perSession.toFixed(2)} MiB)`);
   } finally {
-    gw?.proc.kill("SIGTERM");
+    if (gw) await stopGateway(gw);
+    if (remote) await stopGateway(remote);
+    await stand?.close();
     await sshd?.stop();
-    if (gw) {
-      const dir = gw.dir;
-      gw.proc.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-    }
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+async function stopGateway(g: Gateway): Promise<void> {
+  const exited = new Promise<void>((res) => (g.proc.exitCode !== null ? res() : g.proc.once("exit", () => res())));
+  g.proc.kill("SIGTERM");
+  await exited;
+  rmSync(g.dir, { recursive: true, force: true });
 }
 
 main(run);

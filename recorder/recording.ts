@@ -1,25 +1,21 @@
-// One session's recording: turns the engine's calls into event rows with a per-session seq
-// and per-channel byte offsets, feeds pty channels to a terminal indexer (keyframes and
-// searchable text), chains the rows into hashed chunks, and seals the chain at the end.
+// One session's recording: turns the engine's calls into event rows (event-rows.ts: seq,
+// hash chain, gathering) with per-channel byte offsets, feeds pty channels to a terminal
+// indexer (keyframes and searchable text), and seals the chain at the end.
 // Every engine-facing method returns at once and never throws; a fault is logged once per
 // cause and the session goes on.
-import { ChainBuilder, digestMessage, type ChainLimits, type ClosedChunk } from "./chain.js";
+import { digestMessage, type ChainLimits } from "./chain.js";
+import { EventRows } from "./event-rows.js";
 import type { RecordedEvent } from "./events.js";
 import type { Ingest } from "./ingest.js";
 import { Viewer, type LiveListener, type LiveSubscription } from "./live.js";
 import type { LogOnce } from "./log-once.js";
 import { RECORDING_VERSION, type ChannelOpen, type HttpExchange, type SessionRecording, type SessionStart, type SftpOperation, type SqlStatement } from "./model.js";
 import type { RecordingSigner } from "./ports.js";
-import { chunkLine, eventRowFixed, eventRowRoom, field, keyframeLine, sessionLine, textLine, wellFormed, writeEventRow, type EventKind, type EventRowFixed, type SessionRow, type TextRow, type TextSource } from "./tables.js";
+import { field, keyframeLine, sessionLine, textLine, wellFormed, type EventKind, type SessionRow, type TextRow, type TextSource } from "./tables.js";
 import type { Indexer, TerminalIndexerOptions } from "./terminal/index.js";
 
 /** Output or input beyond this is split into several events, so no row is huge. */
 export const MAX_EVENT_BYTES = 64 * 1024;
-/**
- * Pieces of one stream that arrive in the same millisecond are kept in one row (its time is
- * stored to the millisecond, so nothing is lost); up to this many bytes are gathered so.
- */
-const GATHER_BYTES = 4096;
 /** SQL text kept per statement; the rest is cut with a note. */
 const MAX_SQL_TEXT = 1 << 20;
 /** Characters of a searchable line. */
@@ -43,16 +39,6 @@ export interface RecordingContext {
   settleSoon(recording: Recording): void;
 }
 
-/** Bytes of one stream gathered into one row, not yet written. */
-interface Gathered {
-  kind: "output" | "input";
-  channel: Channel;
-  seq: number;
-  ts: number;
-  offset: number;
-  length: number;
-}
-
 interface Channel {
   /** The recording's number for it: the order it opened in. */
   id: number;
@@ -66,14 +52,8 @@ export class Recording implements SessionRecording {
   #ctx: RecordingContext;
   #start: SessionStart;
   #sid: string;
-  #fixed: EventRowFixed;
   #who: string;
-  #seq = 0;
-  #gathered: Gathered | null = null;
-  #gatherBuf = new Uint8Array(0);
-  /** The time of the last event row. */
-  #ts = 0;
-  #chain: ChainBuilder;
+  #rows: EventRows;
   /** By the engine's channel number, while open. */
   #channels = new Map<number, Channel>();
   #nextChannel = 0;
@@ -89,9 +69,11 @@ export class Recording implements SessionRecording {
     this.sessionId = start.sessionId;
     this.#start = { ...start, startedAt: Number.isSafeInteger(start.startedAt) ? start.startedAt : Math.trunc(Number(start.startedAt)) || ctx.now() };
     this.#sid = field(wellFormed(start.sessionId));
-    this.#fixed = eventRowFixed(this.#sid, this.#start.startedAt);
     this.#who = [start.sessionId, start.userName, start.targetName, start.protocol].map((s) => field(wellFormed(String(s)))).join("\t");
-    this.#chain = new ChainBuilder(start.sessionId, ctx.chain);
+    this.#rows = new EventRows({
+      ingest: ctx.ingest, now: ctx.now, sessionId: start.sessionId, sid: this.#sid, startedAt: this.#start.startedAt, chain: ctx.chain,
+      settleSoon: () => ctx.settleSoon(this),
+    });
     ctx.ingest.add("sessions", sessionLine(this.#sessionRow(0, 0, "", "", "", "")));
     this.#event("start", 0, 0, JSON.stringify(this.#start));
   }
@@ -182,8 +164,8 @@ export class Recording implements SessionRecording {
       stored = { ...statement, text, params };
     }
     const text = stored.text;
-    const seq = this.#row("sql", 0, 0, null, JSON.stringify(stored));
-    const ts = this.#ts;
+    const seq = this.#rows.row("sql", 0, 0, null, JSON.stringify(stored));
+    const ts = this.#rows.ts;
     this.#text({ ts, source: "sql", channel: 0, offset: 0, seq, line: text });
     if (this.#viewers.size > 0) this.#publish(() => ({ seq, ts, kind: "sql", channel: 0, sql: stored }));
   }
@@ -216,9 +198,7 @@ export class Recording implements SessionRecording {
     try {
       for (const ch of this.#channels.values()) if (ch.indexer) this.#collect(ch);
       this.settle();
-      // Rows not yet hashed keep their batch's buffer alive: at most a second of them.
-      this.#chain.flush();
-      this.#chunkClosed(this.#chain.tick(this.#ctx.now()));
+      this.#rows.tick();
     } catch (err) {
       this.#fault("tick", err);
     }
@@ -263,8 +243,8 @@ export class Recording implements SessionRecording {
       const offset = kind === "output" ? ch.out : ch.in;
       if (kind === "output") ch.out += piece.length;
       else ch.in += piece.length;
-      const seq = this.#gather(kind, ch, offset, piece);
-      const ts = this.#ts;
+      const seq = this.#rows.gather(kind, ch.id, offset, piece);
+      const ts = this.#rows.ts;
       if (ch.indexer) {
         if (kind === "output") ch.indexer.output(ts, offset, piece);
         else ch.indexer.input(ts, offset, piece);
@@ -276,71 +256,18 @@ export class Recording implements SessionRecording {
     else this.#bytesIn += data.length;
   }
 
-  /**
-   * A piece of a byte stream: added to the row being gathered when it continues it in the same
-   * millisecond, else the start of a new one (or, when large, a row of its own). Returns its seq.
-   */
-  #gather(kind: "output" | "input", ch: Channel, offset: number, piece: Uint8Array): number {
-    const ts = this.#ctx.now();
-    const g = this.#gathered;
-    if (g !== null && g.kind === kind && g.channel === ch && g.ts === ts && g.offset + g.length === offset && g.length + piece.length <= GATHER_BYTES) {
-      this.#gatherBuf.set(piece, g.length);
-      g.length += piece.length;
-      this.#ts = ts;
-      return g.seq;
-    }
-    this.settle();
-    if (piece.length > GATHER_BYTES / 2) return this.#row(kind, ch.id, offset, piece, "");
-    if (this.#gatherBuf.length < GATHER_BYTES) this.#gatherBuf = new Uint8Array(GATHER_BYTES);
-    this.#gatherBuf.set(piece, 0);
-    const seq = this.#seq++;
-    this.#gathered = { kind, channel: ch, seq, ts, offset, length: piece.length };
-    this.#ts = ts;
-    this.#ctx.settleSoon(this);
-    return seq;
-  }
-
   /** Writes the row being gathered, if any. */
   settle(): void {
-    const g = this.#gathered;
-    if (g === null) return;
-    this.#gathered = null;
     try {
-      this.#write(g.seq, g.ts, g.kind, g.channel.id, g.offset, this.#gatherBuf.subarray(0, g.length), "");
+      this.#rows.settle();
     } catch (err) {
       this.#fault("settle", err);
     }
   }
 
   #event(kind: EventKind, channel: number, offset: number, meta: string): { seq: number; ts: number } {
-    const seq = this.#row(kind, channel, offset, null, meta);
-    return { seq, ts: this.#ts };
-  }
-
-  /** Writes an event row after the one being gathered; returns its seq (its time is #ts). */
-  #row(kind: EventKind, channel: number, offset: number, data: Uint8Array | null, meta: string): number {
-    this.settle();
-    const seq = this.#seq++;
-    const ts = (this.#ts = this.#ctx.now());
-    this.#write(seq, ts, kind, channel, offset, data, meta);
-    return seq;
-  }
-
-  /** Writes an event row in place in the events queue. */
-  #write(seq: number, ts: number, kind: EventKind, channel: number, offset: number, data: Uint8Array | null, meta: string): void {
-    const json = meta === "" ? "" : wellFormed(meta);
-    const ingest = this.#ctx.ingest;
-    const queue = ingest.events;
-    const buf = queue.reserve(eventRowRoom(this.#fixed, data, json));
-    const start = queue.at;
-    const end = writeEventRow(buf, start, this.#fixed, seq, ts, kind, channel, offset, data, json, this.#chain.chunk, RECORDING_VERSION);
-    queue.commit(end);
-    ingest.added("events", end - start);
-    this.#chunkClosed(this.#chain.addIn(buf, start, end, seq, ts));
-  }
-
-  #chunkClosed(closed: ClosedChunk | null): void {
-    if (closed) this.#ctx.ingest.add("chunks", chunkLine(this.#sid, { ...closed, ts: this.#ctx.now(), startedAt: this.#start.startedAt }));
+    const seq = this.#rows.row(kind, channel, offset, null, meta);
+    return { seq, ts: this.#rows.ts };
   }
 
   #text(row: TextRow): void {
@@ -408,14 +335,15 @@ export class Recording implements SessionRecording {
       this.#channels.clear();
       await Promise.all([...this.#finishing]);
       const { seq, ts } = this.#event("end", 0, 0, JSON.stringify({ reason }));
-      this.#chunkClosed(this.#chain.close());
-      const digest = this.#chain.digest;
+      this.#rows.close();
+      const chain = this.#rows.chain;
+      const digest = chain.digest;
       let keyId = "";
       let signature = "";
       const signer = this.#ctx.signer;
       if (signer) {
         try {
-          signature = signer.sign(digestMessage(this.sessionId, digest, this.#chain.chunks, this.#chain.events)).toString("base64");
+          signature = signer.sign(digestMessage(this.sessionId, digest, chain.chunks, chain.events)).toString("base64");
           keyId = signer.keyId;
         } catch (err) {
           this.#ctx.log.error("sign", "recording: the final digest could not be signed; it is stored unsigned", { cause: (err as Error).message });
@@ -448,7 +376,7 @@ export class Recording implements SessionRecording {
     return {
       sessionId: s.sessionId, version, startedAt: s.startedAt, endedAt, protocol: s.protocol, grantId: s.grantId, userId: s.userId, userName: s.userName,
       targetId: s.targetId, targetName: s.targetName, login: s.login, clientAddress: s.clientAddress, node: s.node, redactParameters: s.redactParameters,
-      endReason: wellFormed(endReason), events: version === 1 ? this.#chain.events : 0, chunks: version === 1 ? this.#chain.chunks : 0,
+      endReason: wellFormed(endReason), events: version === 1 ? this.#rows.chain.events : 0, chunks: version === 1 ? this.#rows.chain.chunks : 0,
       bytesOut: this.#bytesOut, bytesIn: this.#bytesIn, digest, keyId, signature, v: RECORDING_VERSION,
     };
   }

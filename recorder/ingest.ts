@@ -92,9 +92,14 @@ export class Ingest {
     }
   }
 
-  /** Queues a row: `line`, a TabSeparated line without its "\n". */
-  add(table: TableName, line: string): void {
-    this.added(table, (this.#queues[TABLE_INDEX.get(table) ?? 0] as ByteQueue).push(line));
+  /**
+   * Queues a row, `line` or, for an event, head + ascii (its base64, ASCII only) + tail; returns
+   * its bytes as stored (the line and "\n"), valid until the call returns.
+   */
+  add(table: TableName, line: string, ascii = "", tail = ""): Uint8Array {
+    const bytes = (this.#queues[TABLE_INDEX.get(table) ?? 0] as ByteQueue).push(line, ascii, tail);
+    this.added(table, bytes.length);
+    return bytes;
   }
 
   /** The events table's queue, for rows written in place; each is then told to added(). */

@@ -185,7 +185,8 @@ describe.each(["pglite", "postgres"] as const)("jitgate CLI against serve on %s"
   });
 
   it("a contractor's expiry ends their grant and their access", async () => {
-    const soon = new Date(Date.now() + 4000).toISOString();
+    // Two CLI runs (request, grant) must finish before the account expires; each is a node start, slow under a loaded suite.
+    const soon = new Date(Date.now() + 12_000).toISOString();
     await admin.ok(["users", "update", "bob", "--expires", soon]);
     const g = await bob.ok<AccessRequest>(["request", "stage-db", "--login", "app", "--for", "30m", "--reason", "vendor task"]);
     const grant = await bob.ok<Grant>(["grant", g.grantId ?? ""]);

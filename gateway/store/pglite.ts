@@ -7,6 +7,15 @@ import type { ScriptClient, Store } from "./store.js";
 // PGlite parses int8 to a number when it is a safe integer (a bigint otherwise), timestamptz
 // to Date, jsonb to objects and arrays to arrays; openPostgres mirrors exactly that.
 
+const dumps = new WeakMap<Store, () => Promise<Blob>>();
+
+/** The data directory of a store openPglite opened, for opening copies of it. */
+export async function dumpPglite(store: Store): Promise<Blob> {
+  const dump = dumps.get(store);
+  if (!dump) throw new Error("dumpPglite: not a store openPglite opened");
+  return dump();
+}
+
 type Queryable = Pick<PGlite, "query" | "exec"> | Transaction;
 
 function txClient(tx: Transaction): ScriptClient {
@@ -27,10 +36,13 @@ async function run<R extends SqlRow>(db: Queryable, text: string, params?: reado
   return result.rows;
 }
 
-/** Opens the embedded database; dataDir null keeps it in memory. */
-export async function openPglite(dataDir: string | null): Promise<Store> {
+/**
+ * Opens the embedded database; dataDir null keeps it in memory. `from`, a data directory that
+ * dumpPglite wrote, starts an in-memory database as a copy of it, without PGlite's initdb.
+ */
+export async function openPglite(dataDir: string | null, from?: Blob): Promise<Store> {
   if (dataDir !== null) await mkdir(dirname(dataDir), { recursive: true });
-  const db = dataDir === null ? await PGlite.create() : await PGlite.create(dataDir);
+  const db = dataDir === null ? await PGlite.create(from ? { loadDataDir: from } : {}) : await PGlite.create(dataDir);
   let closed = false;
 
   // PGlite is a single session: "pinned" needs nothing more than the database itself.
@@ -43,7 +55,7 @@ export async function openPglite(dataDir: string | null): Promise<Store> {
     transaction: (fn) => db.transaction((tx) => fn(txClient(tx))),
   };
 
-  return {
+  const store: Store = {
     ...session,
     kind: "pglite",
     pinned: (fn) => fn(session),
@@ -53,4 +65,6 @@ export async function openPglite(dataDir: string | null): Promise<Store> {
       await db.close();
     },
   };
+  dumps.set(store, () => db.dumpDataDir("none"));
+  return store;
 }

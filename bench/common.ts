@@ -1,7 +1,9 @@
 // What the benchmarks share: the stores they run on (a throwaway PGlite directory, and a
 // scratch database on a served PostgreSQL when one is given), fast set-based seeding,
-// percentiles, and cleanup that also runs on Ctrl-C.
+// percentiles, cleanup that also runs on Ctrl-C, and a stand-in for a ClickHouse server elsewhere.
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -296,3 +298,22 @@ export function prng(seed: number): () => number {
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------- recordings stored elsewhere
+
+/**
+ * Stands in for a ClickHouse server on another machine: answers every query and insert as a
+ * server does and keeps nothing, so a gateway pointed at it does all of its own recording work
+ * (rows, hash chain, terminal rendering, sending the inserts) without storing on this host.
+ */
+export async function nullClickHouse(): Promise<{ url: string; inserts(): number; close(): Promise<void> }> {
+  let inserts = 0;
+  const server = createServer((req, res) => {
+    if (/INSERT/i.test(decodeURIComponent(req.url ?? ""))) inserts++;
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "text/plain" }).end(req.url?.startsWith("/ping") ? "Ok.\n" : ""));
+  });
+  await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, inserts: () => inserts, close: () => new Promise((res) => server.close(() => res())) };
+}

@@ -26,11 +26,12 @@ import { createCertificateAuthority, issueServerCertificate } from "../vault/ind
 import { intOption, main, parseArgs } from "./common.js";
 import { printGrid } from "./table.js";
 
-const USAGE = `usage: node dist/bench/http.js [--duration S] [--connections N] [--rounds N]
+const USAGE = `usage: node dist/bench/http.js [--duration S] [--connections N] [--rounds N] [--cpu-prof DIR]
 
 autocannon for S seconds (default 10) with N connections (default 50) per measure, --rounds
 times (default 1, the best round kept): direct, http-proxy, http-proxy-3, undici (bare relays
-with basic-auth injection), and the jitgate gateway, for 2-byte and 100 KB responses.`;
+with basic-auth injection), and the jitgate gateway, for 2-byte and 100 KB responses.
+--cpu-prof writes the gateway process's CPU profile into DIR when it exits.`;
 
 const USER = "svc";
 const PASSWORD = "bench-upstream-password";
@@ -116,13 +117,14 @@ interface Gateway {
   stop(): void;
 }
 
-async function startGateway(upstreamPort: number): Promise<Gateway> {
+async function startGateway(upstreamPort: number, profileDir: string | null): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), "jitgate-bench-http-"));
   const config = join(dir, "config.yaml");
   writeFileSync(config, "log: { level: error }\n");
   const mainJs = resolve(SELF, "../../gateway/cli/main.js");
   const adminPassword = "bench-admin-password-0001";
-  const proc = spawn(process.execPath, [mainJs, "serve", "--data", join(dir, "data"), "--host", "127.0.0.1", "--config", config,
+  const profile = profileDir ? ["--cpu-prof", "--cpu-prof-dir", resolve(profileDir)] : [];
+  const proc = spawn(process.execPath, [...profile, mainJs, "serve", "--data", join(dir, "data"), "--host", "127.0.0.1", "--config", config,
     "--api-port", "0", "--http-port", "0", "--ssh-port", "0", "--pg-port", "0"], { env: { ...process.env, JITGATE_ADMIN_PASSWORD: adminPassword, JITGATE_DATABASE_URL: "" }, stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   const ready = await new Promise<{ api: string; http: number }>((res, rej) => {
@@ -189,7 +191,7 @@ async function run(): Promise<void> {
       procs.push(r.proc);
       relays[kind] = r.port;
     }
-    gateway = await startGateway(plainPort);
+    gateway = await startGateway(plainPort, args.options.get("cpu-prof") ?? null);
     const paths = [["small (2 B)", "/small"], ["100 KB", "/big"]] as const;
     const subjects: [string, (path: string) => string, Record<string, string>][] = [
       ["direct", (p) => origin + p, { authorization: AUTH }],

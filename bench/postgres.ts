@@ -3,18 +3,19 @@
 // and the default TPC-B-like transaction, each on a private scram-sha-256 cluster started
 // and removed by the run. The gateway runs as `jitgate serve` (a process of its own, as in
 // production) with recording on, logging in upstream with the vault's password; pgbouncer
-// (Debian's package: apt-get install -y pgbouncer) runs in session pooling mode. Clients
+// (Debian's package: apt-get install -y pgbouncer) runs in session pooling mode; a bare Node
+// pipe (no parsing, no recording) shows what any relay on Node costs on the machine. Clients
 // use no TLS on any path. Rounds interleave the paths so noise on the shared machine lands
 // on all of them; the table shows medians. Goal: gateway >= 0.9x pgbouncer.
 //
-//   node dist/bench/postgres.js [--clients N] [--seconds N] [--rounds N] [--scale N] [--profile DIR]
+//   node dist/bench/postgres.js [--clients N] [--seconds N] [--rounds N] [--scale N] [--profile DIR] [--recordings here|elsewhere]
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { fail, intOption, main, parseArgs } from "./common.js";
+import { fail, intOption, main, nullClickHouse, parseArgs } from "./common.js";
 import { startPrivateCluster, type PrivateCluster } from "./private-postgres.js";
 import { printGrid } from "./table.js";
 
@@ -24,21 +25,38 @@ const PASSWORD = "bench-app-password";
 const ADMIN_PASSWORD = "bench-admin-password-1";
 const GOAL = 0.9;
 
-const USAGE = `usage: node dist/bench/postgres.js [--clients N] [--seconds N] [--rounds N] [--scale N]
+const USAGE = `usage: node dist/bench/postgres.js [--clients N] [--seconds N] [--rounds N] [--scale N] [--profile DIR] [--recordings here|elsewhere]
 
 pgbench -S (simple and prepared) and the default TPC-B-like run with N clients (default 8)
-for --seconds each (default 8), --rounds times (default 2), directly, through pgbouncer and
-through jitgate, on a private cluster initialised at --scale (default 10). Needs pgbench
+for --seconds each (default 8), --rounds times (default 2), directly, through pgbouncer,
+through a bare Node pipe and through jitgate, on a private cluster initialised at --scale (default 10). Needs pgbench
 and pgbouncer (apt-get install -y pgbouncer). --profile DIR writes a CPU profile of the
-gateway process there (node --cpu-prof).`;
+gateway process there (node --cpu-prof). --recordings elsewhere sends the gateway's recordings
+to a stand-in for a ClickHouse server on another host (it takes the inserts and keeps nothing),
+to separate the cost of storing them on this host from the rest.`;
 
 const WORKLOADS = [
   { name: "select-only, simple", args: ["-S", "-M", "simple"] },
   { name: "select-only, prepared", args: ["-S", "-M", "prepared"] },
   { name: "TPC-B-like, simple", args: ["-M", "simple"] },
 ] as const;
-type Path = "direct" | "pgbouncer" | "jitgate";
-const PATHS: Path[] = ["direct", "pgbouncer", "jitgate"];
+type Path = "direct" | "pgbouncer" | "node pipe" | "jitgate";
+const PATHS: Path[] = ["direct", "pgbouncer", "node pipe", "jitgate"];
+
+/**
+ * The floor of any relay written for Node: a process that pipes each client socket to the
+ * server and back, with no parsing, authentication or recording.
+ */
+const NODE_PIPE = `
+const net = require("node:net");
+const server = net.createServer((c) => {
+  const u = net.connect(Number(process.env.UPSTREAM_PORT), "127.0.0.1");
+  c.setNoDelay(true);
+  u.setNoDelay(true);
+  c.pipe(u).on("error", () => c.destroy());
+  u.pipe(c).on("error", () => u.destroy());
+});
+server.listen(0, "127.0.0.1", () => console.log("pipe on " + server.address().port));`;
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -131,9 +149,9 @@ async function startPgbouncer(dir: string, cluster: PrivateCluster, clients: num
   return { port, child };
 }
 
-async function startJitgate(dir: string, cluster: PrivateCluster, profileDir: string | null): Promise<{ port: number; token: string; child: ChildProcess }> {
+async function startJitgate(dir: string, cluster: PrivateCluster, profileDir: string | null, clickhouseUrl: string | null): Promise<{ port: number; token: string; child: ChildProcess }> {
   const data = join(dir, "jg-data");
-  writeFileSync(join(dir, "jg.yaml"), "log: { level: warn }\n");
+  writeFileSync(join(dir, "jg.yaml"), `log: { level: warn }\n${clickhouseUrl ? `clickhouse: { url: "${clickhouseUrl}" }\n` : ""}`);
   const env = { ...process.env, JITGATE_ADMIN_PASSWORD: ADMIN_PASSWORD, JITGATE_VAULT_PASSPHRASE: "", JITGATE_DATABASE_URL: "" };
   const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(profileDir)}`] : [];
   const { child, out } = await startProcess(process.execPath, [...profile, MAIN, "serve", "--data", data, "--config", join(dir, "jg.yaml"), "--host", "127.0.0.1", "--api-port", "0", "--ssh-port", "0", "--pg-port", "0", "--http-port", "0"], /API on https:\/\/\S+/, env);
@@ -163,6 +181,31 @@ async function pgbench(target: { port: number; user: string; db: string; passwor
 }
 
 /** CPU seconds each thread of a process has used, by thread name (Linux /proc). */
+/** pid, or the first process under it whose command is `name`. */
+function processNamed(pid: number, name: string): number {
+  try {
+    if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === name) return pid;
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) {
+      const found = processNamed(Number(child), name);
+      if (found) return found;
+    }
+  } catch {
+    // The process is gone.
+  }
+  return 0;
+}
+
+/** A process's CPU seconds so far, all threads, in user space and in the kernel. */
+function processCpu(pid: number): { user: number; system: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 };
+  } catch {
+    return { user: 0, system: 0 };
+  }
+}
+
 function threadCpu(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   const tick = 100;
@@ -203,6 +246,9 @@ main(async () => {
   chmodSync(dir, 0o755);
   const children: ChildProcess[] = [];
   let cluster: PrivateCluster | null = null;
+  const where = args.options.get("recordings") ?? "here";
+  if (where !== "here" && where !== "elsewhere") fail(`--recordings is here or elsewhere (got ${JSON.stringify(where)})\n\n${USAGE}`);
+  let stand: Awaited<ReturnType<typeof nullClickHouse>> | null = null;
   try {
     cluster = await startPrivateCluster({ auth: "scram-sha-256", superuserPassword: PASSWORD });
     const su = { port: cluster.port, user: "postgres", password: PASSWORD };
@@ -211,20 +257,34 @@ main(async () => {
     await run("pgbench", ["-h", "127.0.0.1", "-p", String(cluster.port), "-U", "app", "-i", "-q", "-s", String(scale), "bench"], { env: { ...process.env, PGPASSWORD: PASSWORD } });
     const bouncer = await startPgbouncer(dir, cluster, clients);
     children.push(bouncer.child);
-    const jg = await startJitgate(dir, cluster, args.options.get("profile") ?? null);
+    stand = where === "elsewhere" ? await nullClickHouse() : null;
+    const pipe = await startProcess(process.execPath, ["-e", NODE_PIPE], /pipe on \d+/, { ...process.env, UPSTREAM_PORT: String(cluster.port) });
+    children.push(pipe.child);
+    // As root, pgbouncer runs under runuser: its CPU is the child's.
+    const bouncerPid = processNamed(bouncer.child.pid ?? 0, "pgbouncer");
+    const jg = await startJitgate(dir, cluster, args.options.get("profile") ?? null, stand?.url ?? null);
     children.push(jg.child);
     const targets: Record<Path, { port: number; user: string; db: string; password: string }> = {
       direct: { port: cluster.port, user: "app", db: "bench", password: PASSWORD },
       pgbouncer: { port: bouncer.port, user: "app", db: "bench", password: PASSWORD },
+      "node pipe": { port: Number(/pipe on (\d+)/.exec(pipe.out())?.[1]), user: "app", db: "bench", password: PASSWORD },
       jitgate: { port: jg.port, user: "admin", db: "bench-db/bench", password: jg.token },
     };
     const tps = new Map<string, number[]>();
     const cpu = new Map<string, number>();
+    const perTx = new Map<Path, { user: number; system: number; tx: number }>();
     for (let r = 1; r <= rounds; r++) {
       for (const w of WORKLOADS) {
         for (const p of r % 2 === 1 ? PATHS : [...PATHS].reverse()) {
           const before = p === "jitgate" ? threadCpu(jg.child.pid ?? 0) : null;
+          const proxy = p === "jitgate" ? jg.child.pid : p === "pgbouncer" ? bouncerPid : p === "node pipe" ? pipe.child.pid : undefined;
+          const cpu0 = proxy ? processCpu(proxy) : null;
           const v = await pgbench(targets[p], w.args, clients, seconds);
+          if (proxy && cpu0) {
+            const cpu1 = processCpu(proxy);
+            const acc = perTx.get(p) ?? { user: 0, system: 0, tx: 0 };
+            perTx.set(p, { user: acc.user + cpu1.user - cpu0.user, system: acc.system + cpu1.system - cpu0.system, tx: acc.tx + v * seconds });
+          }
           if (before) for (const [name, sec] of threadCpu(jg.child.pid ?? 0)) cpu.set(name, (cpu.get(name) ?? 0) + sec - (before.get(name) ?? 0));
           console.log(`round ${r}  ${w.name.padEnd(22)} ${p.padEnd(9)} ${v.toFixed(0)} tps`);
           tps.set(`${w.name}/${p}`, [...(tps.get(`${w.name}/${p}`) ?? []), v]);
@@ -233,19 +293,24 @@ main(async () => {
     }
     const med = (w: string, p: Path) => median(tps.get(`${w}/${p}`) ?? [0]);
     const rows = WORKLOADS.map((w) => {
-      const [d, b, j] = [med(w.name, "direct"), med(w.name, "pgbouncer"), med(w.name, "jitgate")];
-      return [w.name, d.toFixed(0), b.toFixed(0), j.toFixed(0), `${(j / b).toFixed(2)}x`, `${(j / d).toFixed(2)}x`];
+      const [d, b, n, j] = [med(w.name, "direct"), med(w.name, "pgbouncer"), med(w.name, "node pipe"), med(w.name, "jitgate")];
+      return [w.name, d.toFixed(0), b.toFixed(0), n.toFixed(0), j.toFixed(0), `${(n / b).toFixed(2)}x`, `${(j / b).toFixed(2)}x`, `${(j / d).toFixed(2)}x`];
     });
-    printGrid(`pgbench TPS, ${clients} clients, ${seconds} s x ${rounds} rounds (median), no TLS`, ["workload", "direct", "pgbouncer", "jitgate", "jitgate/pgbouncer", "jitgate/direct"], rows);
+    printGrid(`pgbench TPS, ${clients} clients, ${seconds} s x ${rounds} rounds (median), no TLS, recordings stored ${where === "here" ? "on this host (embedded ClickHouse)" : "elsewhere (a stand-in that keeps nothing)"}`, ["workload", "direct", "pgbouncer", "node pipe", "jitgate", "node pipe/pgbouncer", "jitgate/pgbouncer", "jitgate/direct"], rows);
     const busy = [...cpu].filter(([, sec]) => sec >= 0.05).sort((a, b) => b[1] - a[1]);
     const wall = rounds * WORKLOADS.length * seconds;
     printGrid(`where the gateway's CPU went while pgbench ran through it (${wall} s)`, ["thread", "CPU s", "of one core"], busy.map(([name, sec]) => [name, sec.toFixed(1), `${((sec / wall) * 100).toFixed(0)}%`]));
+    printGrid("the proxy's CPU per transaction, all workloads (µs)", ["path", "user space", "kernel", "total"], [...perTx].map(([p, c]) => {
+      const us = (sec: number) => ((sec / c.tx) * 1e6).toFixed(0);
+      return [p, us(c.user), us(c.system), us(c.user + c.system)];
+    }));
     const worst = Math.min(...WORKLOADS.map((w) => med(w.name, "jitgate") / med(w.name, "pgbouncer")));
     console.log(`\ngoal: jitgate >= ${GOAL}x pgbouncer: ${worst >= GOAL ? "met" : "NOT met"} (worst ${worst.toFixed(2)}x)`);
     console.log("reproduce: npm run build && node dist/bench/postgres.js");
   } finally {
     for (const c of children.reverse()) await stop(c);
     await cluster?.stop();
+    await stand?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

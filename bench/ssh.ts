@@ -15,8 +15,6 @@
 //
 //   node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N] [--cpu-prof DIR]
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -25,7 +23,7 @@ import ssh2 from "ssh2";
 import { callApi, type ApiTarget } from "../gateway/cli/client.js";
 import { startSshd, type PrivateSshd } from "../test/support/sshd.js";
 import { SshCertificateAuthority } from "../vault/index.js";
-import { fail, intOption, main, parseArgs, sleep, summarize } from "./common.js";
+import { fail, intOption, main, nullClickHouse, parseArgs, sleep, summarize } from "./common.js";
 import { printGrid, ratio } from "./table.js";
 
 const USAGE = `usage: node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N] [--cpu-prof DIR]
@@ -53,23 +51,6 @@ interface Gateway {
   api: ApiTarget;
   sshPort: number;
   dir: string;
-}
-
-/**
- * Stands in for a ClickHouse server on another machine: answers every query and insert as a
- * server does and keeps nothing, so a gateway pointed at it does all of its own recording work
- * (rows, hash chain, terminal rendering, sending the inserts) without storing on this host.
- */
-async function nullClickHouse(): Promise<{ url: string; inserts(): number; close(): Promise<void> }> {
-  let inserts = 0;
-  const server = createServer((req, res) => {
-    if (/INSERT/i.test(decodeURIComponent(req.url ?? ""))) inserts++;
-    req.resume();
-    req.on("end", () => res.writeHead(200, { "content-type": "text/plain" }).end(req.url?.startsWith("/ping") ? "Ok.\n" : ""));
-  });
-  await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, inserts: () => inserts, close: () => new Promise((res) => server.close(() => res())) };
 }
 
 async function startGateway(profileDir: string | null, clickhouseUrl: string | null = null): Promise<Gateway> {

@@ -41,7 +41,7 @@ describe("vault in the gateway", () => {
     const dir = fresh();
     const dataDir = join(dir, "data");
     const port = await freePort();
-    let gw = await startGateway({ dataDir, adminPassword: "admin-password-0001", apiPort: port });
+    let gw = await startGateway({ dataDir, adminPassword: "admin-password-0001", apiPort: port, pristine: true });
     const admin = new Person("admin", "admin-password-0001");
     try {
       expect(statSync(join(dataDir, "vault.key")).mode & 0o777).toBe(0o600);

@@ -1,7 +1,7 @@
 // Runs the built `jitgate` program for end-to-end tests: `serve` as a child process, and
 // one CLI call per command, each with its own JITGATE_HOME like separate people's shells.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -38,6 +38,8 @@ export interface GatewayOptions {
   httpPort?: number;
   /** More lines for the config file, e.g. `vault: { rotationCheckInterval: 1s }`. */
   extraConfig?: string[];
+  /** Starts on an empty data directory, exactly as a first install does (PGlite's initdb included). */
+  pristine?: boolean;
 }
 
 export function freePort(): Promise<number> {
@@ -58,6 +60,10 @@ export function tempDir(prefix: string): string {
 export async function startGateway(o: GatewayOptions = {}): Promise<GatewayProcess> {
   requireBuild();
   const dataDir = o.dataDir ?? tempDir("jg-data");
+  // A new embedded store starts as a copy of the migrated one global setup made: PGlite's
+  // initdb would add seconds to every first start. Restarts keep what they have.
+  const template = process.env.JITGATE_TEST_PGLITE_TEMPLATE;
+  if (!o.databaseUrl && !o.pristine && template && !existsSync(join(dataDir, "pg"))) cpSync(template, join(dataDir, "pg"), { recursive: true });
   const config = join(dataDir, "..", `${dataDir.split("/").pop()}-config.yaml`);
   writeFileSync(config, [
     o.databaseUrl ? `database: { url: "${o.databaseUrl}" }` : "",

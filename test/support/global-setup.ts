@@ -1,5 +1,12 @@
-// Finds or starts the PostgreSQL that tests create their databases on, once per run.
+// Finds or starts the PostgreSQL that tests create their databases on, once per run, and
+// makes the migrated embedded store that gateways the tests start begin from.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { migrate } from "../../gateway/store/migrate.js";
+import { openPglite } from "../../gateway/store/pglite.js";
+import { migrations } from "../../policies/index.js";
 import { acceptsConnections, startPrivateCluster, type PrivateCluster } from "./postgres.js";
 
 declare module "vitest" {
@@ -29,6 +36,18 @@ async function findServer(): Promise<{ url: string; cluster: PrivateCluster | nu
   return { url: cluster.url, cluster };
 }
 
+/** An embedded store with every migration applied and nothing else, closed. */
+async function migratedPgliteDir(): Promise<string> {
+  const dir = join(mkdtempSync(join(tmpdir(), "jg-pglite-template-")), "pg");
+  const store = await openPglite(dir);
+  try {
+    await migrate(store, migrations);
+  } finally {
+    await store.close();
+  }
+  return dir;
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const hadEnv = process.env.JITGATE_TEST_PG_URL !== undefined;
   const { url, cluster } = await findServer();
@@ -36,8 +55,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // Workers are forked after global setup and inherit this, so helpers outside a test's
   // context (and child processes the tests spawn) find the server too.
   process.env.JITGATE_TEST_PG_URL = url;
+  const template = await migratedPgliteDir();
+  process.env.JITGATE_TEST_PGLITE_TEMPLATE = template;
   return async () => {
     if (!hadEnv) delete process.env.JITGATE_TEST_PG_URL;
+    delete process.env.JITGATE_TEST_PGLITE_TEMPLATE;
+    rmSync(join(template, ".."), { recursive: true, force: true });
     await cluster?.stop();
   };
 }

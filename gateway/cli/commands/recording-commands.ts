@@ -4,7 +4,6 @@ import type { EventPage, SearchHit, SessionSummary, VerifyReport } from "../../a
 import { enc, type Command, type CommandContext } from "../command.js";
 import { UsageError } from "../errors.js";
 import { table, when } from "../output.js";
-import { exportCast, playTerminal, terminalChannels } from "./replay-terminal.js";
 import { timelineLine } from "./replay-timeline.js";
 import { parseDuration } from "../../../policies/index.js";
 
@@ -88,6 +87,8 @@ export const recordingCommands: Command[] = [
       const idleCapMs = ctx.values["idle-cap"] === undefined ? 2000 : parseDuration(String(ctx.values["idle-cap"]));
       const session = await ctx.api<SessionSummary>("GET", `/api/v1/sessions/${enc(id)}`);
       if (session.protocol === "ssh") {
+        // The terminal model loads only to replay a terminal.
+        const { exportCast, playTerminal, terminalChannels } = await import("./replay-terminal.js");
         const channels = await terminalChannels(ctx, id);
         const wanted = ctx.values.channel === undefined ? channels[0] : Number(ctx.values.channel);
         if (wanted === undefined || !channels.includes(wanted)) {

@@ -12,7 +12,7 @@ import { SessionRegistry } from "./session-registry.js";
 import { openStore } from "./store/open.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { vaultMigrations } from "../vault/index.js";
+import { makeServerKey, vaultMigrations } from "../vault/index.js";
 import { clusterLock } from "./store/cluster-lock.js";
 import { loadAuthorities, serverCertificate } from "./vault/authorities.js";
 import { openVault } from "./vault/unlock.js";
@@ -52,6 +52,9 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch((err: unknown) => logger.error("shutdown step failed", { err: String(err) }));
     cleanups.length = 0;
   };
+  // Made on the thread pool while the stores open; awaited (and its failure seen) only where it is used.
+  const serverKey = makeServerKey();
+  serverKey.catch(() => {});
   try {
     const store = await openStore({ url: cfg.databaseUrl, dataDir: cfg.dataDir }, [...migrations, ...vaultMigrations]);
     cleanups.push(() => store.close());
@@ -77,7 +80,7 @@ export async function serve(cfg: GatewayConfig, say: (line: string) => void, env
     cleanups.push(() => ephemeral.stop());
     await cp.expiry.start();
     cleanups.push(() => cp.expiry.stop());
-    const tls = serverCertificate(authorities.tls, cfg.host);
+    const tls = serverCertificate(authorities.tls, cfg.host, await serverKey);
     const caPath = join(cfg.dataDir, "ca.pem");
     writeFileSync(caPath, authorities.tls.certPem);
     let ready = true;

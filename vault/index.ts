@@ -8,7 +8,7 @@ export { parsePublicKeyLine, formatPublicKeyLine, fingerprint, generateCaKeyPair
 export { issueCertificate, type CertificateRequest } from "./ssh-cert.js";
 export { verifyUserCertificate, type VerifiedCert, type VerifyUserCertificateOptions } from "./ssh-verify.js";
 export { SshCertificateAuthority, sshdConfigLines, type IssuedCertificate as SshIssuedCertificate } from "./ssh-ca.js";
-export { certifyClientKey, createCertificateAuthority, issueServerCertificate, issueClientCertificate, verifyClientCertificate, type CaMaterial, type IssuedCertificate as X509IssuedCertificate } from "./x509-ca.js";
+export { certifyClientKey, createCertificateAuthority, issueServerCertificate, makeServerKey, type SubjectKey, issueClientCertificate, verifyClientCertificate, type CaMaterial, type IssuedCertificate as X509IssuedCertificate } from "./x509-ca.js";
 export { SCRAM_DEFAULT_ITERATIONS, SCRAM_DEFAULT_SALT_BYTES, SCRAM_VERIFIER_PATTERN, generatePassword, scramSha256Keys, scramSha256Verifier, type ScramKeys, type ScramOptions } from "./scram.js";
 export type { RotationEntry, RotationLog, RotationOutcome, RotationSecrets, RotationTrigger } from "./rotation-port.js";
 export { PostgresRotator, describePostgresTarget, type PostgresRecovery, type PostgresRotation, type PostgresRotatorDeps, type PostgresTarget, type RecoveryResult } from "./rotate-postgres.js";

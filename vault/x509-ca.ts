@@ -2,7 +2,7 @@
 // `jitgate ca export --tls`), the TLS certificates it issues to the gateway's listeners,
 // and client certificates for PostgreSQL users. Keys are made with node:crypto (fast,
 // constant-time); node-forge only assembles and signs the certificates.
-import { createPublicKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
+import { createPublicKey, generateKeyPair, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
 import { isIP } from "node:net";
 import forge from "node-forge";
 import { VaultError } from "./errors.js";
@@ -26,12 +26,30 @@ const DAY = 86400_000;
 const MAX_SERVER_DAYS = 397;
 const BACKDATE_MS = 5 * 60_000;
 
-function rsaKeyPair(): { keyPem: string; publicPem: string } {
+/** A subject's key pair, as PEM: the private key PKCS#8, the public SPKI. */
+export interface SubjectKey {
+  keyPem: string;
+  publicPem: string;
+}
+
+function rsaKeyPair(): SubjectKey {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   return {
     keyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     publicPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
   };
+}
+
+/**
+ * An RSA key for a server certificate, made off the event loop: about a second of CPU that
+ * a starting gateway spends while it opens its stores.
+ */
+export function makeServerKey(): Promise<SubjectKey> {
+  return new Promise((resolve, reject) => {
+    generateKeyPair("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } }, (err, publicPem, keyPem) =>
+      err ? reject(err) : resolve({ keyPem, publicPem }),
+    );
+  });
 }
 
 // Positive, 128 bits of randomness, never zero: RFC 5280 serial rules.
@@ -87,7 +105,7 @@ function issue(
   extensions: object[],
   validDays: number,
   now: number,
-  subjectKey: { keyPem: string; publicPem: string } = rsaKeyPair(),
+  subjectKey: SubjectKey = rsaKeyPair(),
 ): IssuedCertificate {
   const { cert: caCert, key: caKey } = loadCa(ca);
   const { keyPem, publicPem } = subjectKey;
@@ -110,7 +128,7 @@ function issue(
 }
 
 /** A TLS server certificate for the gateway's listeners (API, web, PostgreSQL). */
-export function issueServerCertificate(ca: CaMaterial, names: string[], opts: { validDays?: number; now?: number } = {}): IssuedCertificate {
+export function issueServerCertificate(ca: CaMaterial, names: string[], opts: { validDays?: number; now?: number; key?: SubjectKey } = {}): IssuedCertificate {
   const unique = [...new Set(names.filter((n) => n.length > 0))];
   if (unique.length === 0) throw new VaultError("CERT_BAD_NAME", "invalid", "a server certificate needs at least one host name or address");
   unique.forEach(checkName);
@@ -125,6 +143,7 @@ export function issueServerCertificate(ca: CaMaterial, names: string[], opts: { 
     ],
     Math.min(opts.validDays ?? MAX_SERVER_DAYS, MAX_SERVER_DAYS),
     opts.now ?? Date.now(),
+    opts.key,
   );
 }
 

@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import type { KeyObject } from "node:crypto";
 import {
   createCertificateAuthority, formatPublicKeyLine, generateCaKeyPair, issueServerCertificate, loadCaPrivateKey, SshCertificateAuthority,
-  type CaMaterial, type SecretStore,
+  type CaMaterial, type SecretStore, type SubjectKey,
 } from "../../vault/index.js";
 
 export interface Authorities {
@@ -47,12 +47,12 @@ export async function loadAuthorities(secrets: SecretStore, serialise: <T>(fn: (
   });
 }
 
-/** This node's TLS certificate, issued at each start for the names it answers to. */
-export function serverCertificate(tls: CaMaterial, host: string): { key: string; cert: string } {
+/** This node's TLS certificate, issued at each start for the names it answers to, for `key` (makeServerKey). */
+export function serverCertificate(tls: CaMaterial, host: string, key: SubjectKey): { key: string; cert: string } {
   const names = ["localhost", "127.0.0.1", "::1"];
   // A machine's name is not always a valid DNS name (underscores, for one); leave it out then.
   if (/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(hostname())) names.push(hostname());
   if (host && host !== "0.0.0.0" && host !== "::") names.push(host);
-  const issued = issueServerCertificate(tls, names);
+  const issued = issueServerCertificate(tls, names, { key });
   return { key: issued.keyPem, cert: issued.certPem };
 }

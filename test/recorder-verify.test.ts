@@ -29,6 +29,15 @@ async function recorded(): Promise<string> {
   const rec = recorder.open(s);
   for (let i = 1; i <= 46; i++) rec.sql({ text: `UPDATE accounts SET balance = balance + ${i} WHERE id = ${i}`, params: null, durationMs: 1, tag: "UPDATE 1", rows: 1, sqlstate: null, error: null, stage: null });
   await rec.end("client closed");
+  // end() returns once the inserts have returned; the embedded engine can take a moment more
+  // before every part is visible to the next query, and the tampering below reads them.
+  const { ch } = await embedded();
+  for (let waited = 0; ; waited += 20) {
+    const rs = await ch.client.query({ query: `SELECT count() AS n FROM ${database}.chunks WHERE session_id = {sid:String}`, query_params: { sid: s.sessionId }, format: "JSONEachRow" });
+    if (Number(((await rs.json()) as { n: unknown }[])[0]?.n) === 6) break;
+    if (waited > 10_000) throw new Error(`the session's 6 chunk rows are not all visible 10 s after its end`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   return s.sessionId;
 }
 

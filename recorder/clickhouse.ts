@@ -10,6 +10,7 @@ import { createClient, type ClickHouseClient } from "@clickhouse/client";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { RecorderError } from "./errors.js";
 import type { BatchPart, RecordSink } from "./ports.js";
 import { COLUMNS } from "./tables.js";
@@ -83,7 +84,9 @@ export function clickHouseSink(opts: ClickHouseSinkOptions): RecordSink {
       values: Readable.from([part.body], { objectMode: false }),
       clickhouse_settings: { insert_deduplication_token: part.token },
     });
-    result.stream.resume();
+    // The insert is stored when its response has ended, not when the response begins: the
+    // embedded engine answers before its part is visible to the next query.
+    await finished(result.stream.resume());
   }
 
   async function viaFile(dir: string, part: BatchPart): Promise<void> {

@@ -28,7 +28,10 @@ async function query<T extends pg.QueryResultRow>(text: string, params: unknown[
 
 const roleOf = (grantId: string) =>
   query<{ rolname: string; rolvaliduntil: Date; member: boolean }>(
-    `SELECT r.rolname, r.rolvaliduntil, pg_has_role(r.rolname, 'readers', 'MEMBER') AS member
+    // Membership read from the catalog, not pg_has_role(), which fails when the gateway drops
+    // the role between the scan of pg_roles and the call.
+    `SELECT r.rolname, r.rolvaliduntil,
+            EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid AND g.rolname = 'readers') AS member
      FROM pg_roles r WHERE shobj_description(r.oid, 'pg_authid') LIKE $1`,
     [`%grant=${grantId}%`],
   );

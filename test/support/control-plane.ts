@@ -1,10 +1,11 @@
 // A control plane on a real store (in-memory PGlite or a fresh database on the test
 // PostgreSQL), for service-level tests that must hold on both.
 import { createControlPlane, migrations, systemClock, type BusEvent, type Clock, type ControlPlane } from "../../policies/index.js";
+import { readFileSync } from "node:fs";
 import { MemoryBus } from "../../gateway/bus/memory-bus.js";
 import { jsonLogger } from "../../gateway/logger.js";
 import { migrate } from "../../gateway/store/migrate.js";
-import { dumpPglite, openPglite } from "../../gateway/store/pglite.js";
+import { openPglite } from "../../gateway/store/pglite.js";
 import { openPostgres } from "../../gateway/store/postgres.js";
 import type { Store } from "../../gateway/store/store.js";
 import { createTestDatabase } from "./postgres.js";
@@ -26,23 +27,18 @@ export interface TestStore {
   close(): Promise<void>;
 }
 
-// PGlite's initdb and the migrations take seconds; every later store in this process starts
-// as a copy of the first one's data directory, in a fraction of that.
-let migratedPglite: Promise<Blob> | null = null;
-async function migratedPgliteDump(): Promise<Blob> {
-  const store = await openPglite(null);
-  try {
-    await migrate(store, migrations);
-    return await dumpPglite(store);
-  } finally {
-    await store.close();
-  }
+// PGlite's initdb and the migrations take seconds: stores start as a copy of the migrated
+// one global setup made (its dump beside the template directory).
+let migratedPglite: Blob | null = null;
+function migratedPgliteDump(): Blob {
+  const template = process.env.JITGATE_TEST_PGLITE_TEMPLATE;
+  if (!template) throw new Error("JITGATE_TEST_PGLITE_TEMPLATE is not set: run the tests through vitest, whose global setup makes it");
+  return (migratedPglite ??= new Blob([readFileSync(`${template}.tar`)]));
 }
 
 export async function openTestStore(kind: StoreKind): Promise<TestStore> {
   if (kind === "pglite") {
-    migratedPglite ??= migratedPgliteDump();
-    const store = await openPglite(null, await migratedPglite);
+    const store = await openPglite(null, migratedPgliteDump());
     await migrate(store, migrations);
     return { store, close: () => store.close() };
   }

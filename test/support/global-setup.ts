@@ -1,11 +1,11 @@
 // Finds or starts the PostgreSQL that tests create their databases on, once per run, and
 // makes the migrated embedded store that gateways the tests start begin from.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { migrate } from "../../gateway/store/migrate.js";
-import { openPglite } from "../../gateway/store/pglite.js";
+import { dumpPglite, openPglite } from "../../gateway/store/pglite.js";
 import { migrations } from "../../policies/index.js";
 import { acceptsConnections, startPrivateCluster, type PrivateCluster } from "./postgres.js";
 
@@ -36,12 +36,16 @@ async function findServer(): Promise<{ url: string; cluster: PrivateCluster | nu
   return { url: cluster.url, cluster };
 }
 
-/** An embedded store with every migration applied and nothing else, closed. */
+/**
+ * An embedded store with every migration applied and nothing else, closed: as a data directory
+ * (for gateway processes to copy) and as PGlite's dump of it (for in-memory stores to load).
+ */
 async function migratedPgliteDir(): Promise<string> {
   const dir = join(mkdtempSync(join(tmpdir(), "jg-pglite-template-")), "pg");
   const store = await openPglite(dir);
   try {
     await migrate(store, migrations);
+    writeFileSync(`${dir}.tar`, Buffer.from(await (await dumpPglite(store)).arrayBuffer()));
   } finally {
     await store.close();
   }

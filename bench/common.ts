@@ -6,7 +6,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import pg from "pg";
 import { MemoryBus } from "../gateway/bus/memory-bus.js";
 import { jsonLogger } from "../gateway/logger.js";
@@ -57,6 +57,17 @@ export function intOption(args: BenchArgs, name: string, fallback: number): numb
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n <= 0) fail(`--${name} must be a positive integer (got ${JSON.stringify(raw)})`);
   return n;
+}
+
+/**
+ * Node's own arguments for a gateway process a benchmark starts: a CPU profile into the
+ * directory given by --<profileOption> (none when null), and the flags given by --node-flags (for example
+ * "--max-semi-space-size=32"), to measure V8's settings on the same run.
+ */
+export function gatewayNodeArgs(args: BenchArgs, profileOption: string | null): string[] {
+  const dir = profileOption === null ? undefined : args.options.get(profileOption);
+  const flags = (args.options.get("node-flags") ?? "").split(/\s+/).filter(Boolean);
+  return [...(dir ? ["--cpu-prof", "--cpu-prof-dir", resolve(dir)] : []), ...flags];
 }
 
 export function fail(message: string): never {

@@ -23,15 +23,16 @@ import HttpProxy from "http-proxy";
 import { Pool, type Dispatcher } from "undici";
 import { callApi } from "../gateway/cli/client.js";
 import { createCertificateAuthority, issueServerCertificate } from "../vault/index.js";
-import { intOption, main, parseArgs } from "./common.js";
+import { gatewayNodeArgs, intOption, main, parseArgs } from "./common.js";
 import { printGrid } from "./table.js";
 
-const USAGE = `usage: node dist/bench/http.js [--duration S] [--connections N] [--rounds N] [--cpu-prof DIR]
+const USAGE = `usage: node dist/bench/http.js [--duration S] [--connections N] [--rounds N] [--cpu-prof DIR] [--node-flags "FLAGS"]
 
 autocannon for S seconds (default 10) with N connections (default 50) per measure, --rounds
 times (default 1, the best round kept): direct, http-proxy, http-proxy-3, undici (bare relays
 with basic-auth injection), and the jitgate gateway, for 2-byte and 100 KB responses.
---cpu-prof writes the gateway process's CPU profile into DIR when it exits.`;
+--cpu-prof writes the gateway process's CPU profile into DIR when it exits; --node-flags are
+passed to node for the gateway process (V8 settings, for example).`;
 
 const USER = "svc";
 const PASSWORD = "bench-upstream-password";
@@ -117,14 +118,13 @@ interface Gateway {
   stop(): void;
 }
 
-async function startGateway(upstreamPort: number, profileDir: string | null): Promise<Gateway> {
+async function startGateway(upstreamPort: number, nodeArgs: string[]): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), "jitgate-bench-http-"));
   const config = join(dir, "config.yaml");
   writeFileSync(config, "log: { level: error }\n");
   const mainJs = resolve(SELF, "../../gateway/cli/main.js");
   const adminPassword = "bench-admin-password-0001";
-  const profile = profileDir ? ["--cpu-prof", "--cpu-prof-dir", resolve(profileDir)] : [];
-  const proc = spawn(process.execPath, [...profile, mainJs, "serve", "--data", join(dir, "data"), "--host", "127.0.0.1", "--config", config,
+  const proc = spawn(process.execPath, [...nodeArgs, mainJs, "serve", "--data", join(dir, "data"), "--host", "127.0.0.1", "--config", config,
     "--api-port", "0", "--http-port", "0", "--ssh-port", "0", "--pg-port", "0"], { env: { ...process.env, JITGATE_ADMIN_PASSWORD: adminPassword, JITGATE_DATABASE_URL: "" }, stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   const ready = await new Promise<{ api: string; http: number }>((res, rej) => {
@@ -191,7 +191,7 @@ async function run(): Promise<void> {
       procs.push(r.proc);
       relays[kind] = r.port;
     }
-    gateway = await startGateway(plainPort, args.options.get("cpu-prof") ?? null);
+    gateway = await startGateway(plainPort, gatewayNodeArgs(args, "cpu-prof"));
     const paths = [["small (2 B)", "/small"], ["100 KB", "/big"]] as const;
     const subjects: [string, (path: string) => string, Record<string, string>][] = [
       ["direct", (p) => origin + p, { authorization: AUTH }],

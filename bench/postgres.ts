@@ -8,15 +8,16 @@
 // use no TLS on any path. Rounds interleave the paths so noise on the shared machine lands
 // on all of them; the table shows medians. Goal: gateway >= 0.9x pgbouncer.
 //
-//   node dist/bench/postgres.js [--clients N] [--seconds N] [--rounds N] [--scale N] [--profile DIR] [--recordings here|elsewhere]
+//   node dist/bench/postgres.js [--clients N] [--seconds N] [--rounds N] [--scale N] [--profile DIR] [--recordings here|elsewhere] [--node-flags "FLAGS"]
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { fail, intOption, main, nullClickHouse, parseArgs } from "./common.js";
+import { fail, gatewayNodeArgs, intOption, main, nullClickHouse, parseArgs } from "./common.js";
 import { startPrivateCluster, type PrivateCluster } from "./private-postgres.js";
+import { processCpu, processNamed, threadCpu } from "./proc-cpu.js";
 import { printGrid } from "./table.js";
 
 const run = promisify(execFile);
@@ -25,7 +26,7 @@ const PASSWORD = "bench-app-password";
 const ADMIN_PASSWORD = "bench-admin-password-1";
 const GOAL = 0.9;
 
-const USAGE = `usage: node dist/bench/postgres.js [--clients N] [--seconds N] [--rounds N] [--scale N] [--profile DIR] [--recordings here|elsewhere]
+const USAGE = `usage: node dist/bench/postgres.js [--clients N] [--seconds N] [--rounds N] [--scale N] [--profile DIR] [--recordings here|elsewhere] [--node-flags "FLAGS"]
 
 pgbench -S (simple and prepared) and the default TPC-B-like run with N clients (default 8)
 for --seconds each (default 8), --rounds times (default 2), directly, through pgbouncer,
@@ -33,7 +34,8 @@ through a bare Node pipe and through jitgate, on a private cluster initialised a
 and pgbouncer (apt-get install -y pgbouncer). --profile DIR writes a CPU profile of the
 gateway process there (node --cpu-prof). --recordings elsewhere sends the gateway's recordings
 to a stand-in for a ClickHouse server on another host (it takes the inserts and keeps nothing),
-to separate the cost of storing them on this host from the rest.`;
+to separate the cost of storing them on this host from the rest. --node-flags are passed to
+node for the gateway process (V8 settings, for example).`;
 
 const WORKLOADS = [
   { name: "select-only, simple", args: ["-S", "-M", "simple"] },
@@ -149,12 +151,11 @@ async function startPgbouncer(dir: string, cluster: PrivateCluster, clients: num
   return { port, child };
 }
 
-async function startJitgate(dir: string, cluster: PrivateCluster, profileDir: string | null, clickhouseUrl: string | null): Promise<{ port: number; token: string; child: ChildProcess }> {
+async function startJitgate(dir: string, cluster: PrivateCluster, nodeArgs: string[], clickhouseUrl: string | null): Promise<{ port: number; token: string; child: ChildProcess }> {
   const data = join(dir, "jg-data");
   writeFileSync(join(dir, "jg.yaml"), `log: { level: warn }\n${clickhouseUrl ? `clickhouse: { url: "${clickhouseUrl}" }\n` : ""}`);
   const env = { ...process.env, JITGATE_ADMIN_PASSWORD: ADMIN_PASSWORD, JITGATE_VAULT_PASSPHRASE: "", JITGATE_DATABASE_URL: "" };
-  const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(profileDir)}`] : [];
-  const { child, out } = await startProcess(process.execPath, [...profile, MAIN, "serve", "--data", data, "--config", join(dir, "jg.yaml"), "--host", "127.0.0.1", "--api-port", "0", "--ssh-port", "0", "--pg-port", "0", "--http-port", "0"], /API on https:\/\/\S+/, env);
+  const { child, out } = await startProcess(process.execPath, [...nodeArgs, MAIN, "serve", "--data", data, "--config", join(dir, "jg.yaml"), "--host", "127.0.0.1", "--api-port", "0", "--ssh-port", "0", "--pg-port", "0", "--http-port", "0"], /API on https:\/\/\S+/, env);
   const api = /API on (https:\/\/\S+)/.exec(out())?.[1] ?? "";
   const port = Number(/^postgres on 127\.0\.0\.1:(\d+)$/m.exec(out())?.[1]);
   if (!port) fail(`the gateway did not report its postgres port:\n${out()}`);
@@ -178,54 +179,6 @@ async function pgbench(target: { port: number; user: string; db: string; passwor
   const m = /tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)/.exec(stdout);
   if (!m) fail(`cannot read pgbench's output:\n${stdout}`);
   return Number(m[1]);
-}
-
-/** CPU seconds each thread of a process has used, by thread name (Linux /proc). */
-/** pid, or the first process under it whose command is `name`. */
-function processNamed(pid: number, name: string): number {
-  try {
-    if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === name) return pid;
-    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) {
-      const found = processNamed(Number(child), name);
-      if (found) return found;
-    }
-  } catch {
-    // The process is gone.
-  }
-  return 0;
-}
-
-/** A process's CPU seconds so far, all threads, in user space and in the kernel. */
-function processCpu(pid: number): { user: number; system: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 };
-  } catch {
-    return { user: 0, system: 0 };
-  }
-}
-
-function threadCpu(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  const tick = 100;
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const t of tasks) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / tick);
-    } catch {
-      // The thread ended between listing and reading.
-    }
-  }
-  return out;
 }
 
 function median(values: number[]): number {
@@ -262,7 +215,7 @@ main(async () => {
     children.push(pipe.child);
     // As root, pgbouncer runs under runuser: its CPU is the child's.
     const bouncerPid = processNamed(bouncer.child.pid ?? 0, "pgbouncer");
-    const jg = await startJitgate(dir, cluster, args.options.get("profile") ?? null, stand?.url ?? null);
+    const jg = await startJitgate(dir, cluster, gatewayNodeArgs(args, "profile"), stand?.url ?? null);
     children.push(jg.child);
     const targets: Record<Path, { port: number; user: string; db: string; password: string }> = {
       direct: { port: cluster.port, user: "app", db: "bench", password: PASSWORD },

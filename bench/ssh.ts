@@ -13,7 +13,7 @@
 // loopback (needs root); the gateway runs as `jitgate serve`, recording into its embedded
 // ClickHouse. Measures alternate between the paths so noise lands on both.
 //
-//   node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N] [--cpu-prof DIR]
+//   node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N] [--cpu-prof DIR] [--node-flags "FLAGS"]
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,15 +23,17 @@ import ssh2 from "ssh2";
 import { callApi, type ApiTarget } from "../gateway/cli/client.js";
 import { startSshd, type PrivateSshd } from "../test/support/sshd.js";
 import { SshCertificateAuthority } from "../vault/index.js";
-import { fail, intOption, main, nullClickHouse, parseArgs, sleep, summarize } from "./common.js";
+import { fail, gatewayNodeArgs, intOption, main, nullClickHouse, parseArgs, sleep, summarize } from "./common.js";
+import { machineCpu, threadCpu } from "./proc-cpu.js";
 import { printGrid, ratio } from "./table.js";
 
-const USAGE = `usage: node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N] [--cpu-prof DIR]
+const USAGE = `usage: node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keystrokes N] [--handshakes N] [--concurrency N] [--sessions N] [--cpu-prof DIR] [--node-flags "FLAGS"]
 
 Bulk reads of --bulk-mb MiB (default 256), --rounds times per path (default 3, median kept);
 --keystrokes round trips (default 2000); --handshakes logins (default 100) --concurrency at a
 time (default 4); --sessions idle recorded pty shells for the memory figure (default 500).
---cpu-prof writes the gateway process's CPU profile into DIR when it exits.
+--cpu-prof writes the gateway process's CPU profile into DIR when it exits; --node-flags are
+passed to node for each gateway process (V8 settings, for example).
 Needs root: it starts a private sshd and creates its test account.`;
 
 const LOGIN = "jgbench";
@@ -53,13 +55,12 @@ interface Gateway {
   dir: string;
 }
 
-async function startGateway(profileDir: string | null, clickhouseUrl: string | null = null): Promise<Gateway> {
+async function startGateway(nodeArgs: string[], clickhouseUrl: string | null = null): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), "jitgate-bench-ssh-"));
   const config = join(dir, "config.yaml");
   writeFileSync(config, `log: { level: error }\n${clickhouseUrl ? `clickhouse: { url: "${clickhouseUrl}" }\n` : ""}`);
   const adminPassword = "bench-admin-password-0001";
-  const profile = profileDir ? ["--cpu-prof", "--cpu-prof-dir", resolve(profileDir)] : [];
-  const proc = spawn(process.execPath, [...profile, MAIN, "serve", "--data", join(dir, "data"), "--host", "127.0.0.1", "--config", config,
+  const proc = spawn(process.execPath, [...nodeArgs, MAIN, "serve", "--data", join(dir, "data"), "--host", "127.0.0.1", "--config", config,
     "--api-port", "0", "--http-port", "0", "--ssh-port", "0", "--pg-port", "0"], { env: { ...process.env, JITGATE_ADMIN_PASSWORD: adminPassword, JITGATE_DATABASE_URL: "" }, stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   const ready = await new Promise<{ api: string; ssh: number }>((res, rej) => {
@@ -158,7 +159,7 @@ async function run(): Promise<void> {
   const logins = intOption(args, "handshakes", 100);
   const concurrency = intOption(args, "concurrency", 4);
   const sessions = intOption(args, "sessions", 500);
-  const profileDir = args.options.get("cpu-prof") ?? null;
+  const nodeArgs = gatewayNodeArgs(args, "cpu-prof");
   if (process.getuid?.() !== 0) fail("the SSH benchmark starts a private sshd and needs root");
 
   let gw: Gateway | null = null;
@@ -167,9 +168,9 @@ async function run(): Promise<void> {
   let sshd: PrivateSshd | null = null;
   const work = mkdtempSync(join(tmpdir(), "jitgate-bench-ssh-keys-"));
   try {
-    gw = await startGateway(profileDir);
+    gw = await startGateway(nodeArgs);
     stand = await nullClickHouse();
-    remote = await startGateway(null, stand.url);
+    remote = await startGateway(gatewayNodeArgs(args, null), stand.url);
     const benchCa = SshCertificateAuthority.generate().ca;
     const targetCas = await Promise.all([gw, remote].map((g) => callApi<{ publicKey: string }>(g.api, "GET", "/api/v1/ca/ssh-target")));
     sshd = await startSshd({ users: [LOGIN], trustedUserCaKeys: [...targetCas.map((c) => c.publicKey), benchCa.publicKeyLine()], extraConfig: ["MaxStartups 2000:30:2000", "MaxSessions 100"] });
@@ -200,13 +201,28 @@ async function run(): Promise<void> {
 
     // 1. Bulk: seconds for N MiB, less the seconds for `true` (handshake and teardown). Also
     // through a gateway whose recordings go to a ClickHouse elsewhere (the stand-in).
+    // The CPU the bulk read costs, per MiB: the whole machine's (client, sshd, gateway and the
+    // rest), and the gateway's by thread; a run of `true` is subtracted from each.
     const bulkPaths = [direct, gateway, shipped];
     const bulk = new Map<string, number[]>(bulkPaths.map((p) => [p.name, []]));
+    const cpuPerMib = new Map<string, Map<string, number>>(bulkPaths.map((p) => [p.name, new Map()]));
+    const gatewayPid = (p: Path) => (p === gateway ? (gw?.proc.pid ?? 0) : p === shipped ? (remote?.proc.pid ?? 0) : 0);
+    const measured = async (p: Path, command: string) => {
+      const pid = gatewayPid(p);
+      const m0 = machineCpu();
+      const g0 = pid ? threadCpu(pid) : new Map<string, number>();
+      const seconds = await timeSsh(p, keyFile, command);
+      const cpu = new Map<string, number>([["machine", machineCpu() - m0]]);
+      if (pid) for (const [name, sec] of threadCpu(pid)) cpu.set(name, sec - (g0.get(name) ?? 0));
+      return { seconds, cpu };
+    };
     for (let r = 0; r < rounds; r++) {
       for (const p of r % 2 === 0 ? bulkPaths : [...bulkPaths].reverse()) {
-        const base = await timeSsh(p, keyFile, "true");
-        const t = await timeSsh(p, keyFile, `head -c ${bulkMb}M /dev/zero`);
-        bulk.get(p.name)?.push(bulkMb / Math.max(1e-3, t - base));
+        const base = await measured(p, "true");
+        const run = await measured(p, `head -c ${bulkMb}M /dev/zero`);
+        bulk.get(p.name)?.push(bulkMb / Math.max(1e-3, run.seconds - base.seconds));
+        const per = cpuPerMib.get(p.name) as Map<string, number>;
+        for (const [name, sec] of run.cpu) per.set(name, (per.get(name) ?? 0) + (sec - (base.cpu.get(name) ?? 0)) * 1000 / bulkMb / rounds);
       }
     }
     await stopGateway(remote);
@@ -254,6 +270,7 @@ async function run(): Promise<void> {
         ["handshakes per second", d("jitgate", hs).toFixed(1), d("direct", hs).toFixed(1), ratio(d("jitgate", hs), d("direct", hs))],
         [`gateway memory per idle recorded session (MiB, ${sessions} open)`, perSession.toFixed(2), "-", "-"],
       ]);
+    printCpuPerMib(cpuPerMib);
     const bulkRatio = d("jitgate", bulk) / d("direct", bulk);
     const added = rg.p99 - rd.p99;
     console.log(`\nembedded ClickHouse on this host: bulk at ${ratio(d("jitgate", bulk), d("shipped", bulk))} of the rate with recordings sent elsewhere (the stand-in took ${stand.inserts()} inserts)`);
@@ -265,6 +282,20 @@ async function run(): Promise<void> {
     await sshd?.stop();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * CPU milliseconds per MiB of bulk: the machine's, the gateway's, and its threads' above 0.5 ms.
+ * With every core busy, the rate a path can reach is the cores over its machine CPU per MiB.
+ */
+function printCpuPerMib(cpu: Map<string, Map<string, number>>): void {
+  const threads = new Set<string>();
+  for (const per of cpu.values()) for (const [name, ms] of per) if (name !== "machine" && ms >= 0.5) threads.add(name);
+  const names = [...threads].sort((a, b) => (a === "main" ? -1 : b === "main" ? 1 : a.localeCompare(b)));
+  const gatewayMs = (per: Map<string, number>) => [...per].filter(([name]) => name !== "machine").reduce((sum, [, ms]) => sum + ms, 0);
+  const fmt = (ms: number | undefined) => (ms === undefined ? "-" : Math.max(0, ms).toFixed(1));
+  printGrid("\nCPU per MiB of bulk (ms; all cores, less a run of `true`)", ["path", "machine", "gateway", ...names.map((n) => `gateway: ${n}`)],
+    [...cpu].map(([path, per]) => [path, fmt(per.get("machine")), per.size > 1 ? fmt(gatewayMs(per)) : "-", ...names.map((n) => fmt(per.get(n)))]));
 }
 
 async function stopGateway(g: Gateway): Promise<void> {

@@ -59,14 +59,18 @@ export function intOption(args: BenchArgs, name: string, fallback: number): numb
   return n;
 }
 
+/** The V8 setting every launcher of `jitgate serve` passes (README, "Node's heap"). */
+export const SERVE_NODE_FLAGS = ["--initial-old-space-size=256"];
+
 /**
  * Node's own arguments for a gateway process a benchmark starts: a CPU profile into the
- * directory given by --<profileOption> (none when null), and the flags given by --node-flags (for example
- * "--max-semi-space-size=32"), to measure V8's settings on the same run.
+ * directory given by --<profileOption> (none when null), and SERVE_NODE_FLAGS, or instead the
+ * flags given by --node-flags ("" for none), to measure V8's settings on the same machine.
  */
 export function gatewayNodeArgs(args: BenchArgs, profileOption: string | null): string[] {
   const dir = profileOption === null ? undefined : args.options.get(profileOption);
-  const flags = (args.options.get("node-flags") ?? "").split(/\s+/).filter(Boolean);
+  const given = args.options.get("node-flags");
+  const flags = given === undefined ? SERVE_NODE_FLAGS : given.split(/\s+/).filter(Boolean);
   return [...(dir ? ["--cpu-prof", "--cpu-prof-dir", resolve(dir)] : []), ...flags];
 }
 

@@ -31,8 +31,8 @@ const USAGE = `usage: node dist/bench/http.js [--duration S] [--connections N] [
 autocannon for S seconds (default 10) with N connections (default 50) per measure, --rounds
 times (default 1, the best round kept): direct, http-proxy, http-proxy-3, undici (bare relays
 with basic-auth injection), and the jitgate gateway, for 2-byte and 100 KB responses.
---cpu-prof writes the gateway process's CPU profile into DIR when it exits; --node-flags are
-passed to node for the gateway process (V8 settings, for example).`;
+--cpu-prof writes the gateway process's CPU profile into DIR when it exits; --node-flags "FLAGS"
+replaces the V8 setting the gateway runs with (--initial-old-space-size=256) by FLAGS.`;
 
 const USER = "svc";
 const PASSWORD = "bench-upstream-password";

@@ -34,8 +34,8 @@ through a bare Node pipe and through jitgate, on a private cluster initialised a
 and pgbouncer (apt-get install -y pgbouncer). --profile DIR writes a CPU profile of the
 gateway process there (node --cpu-prof). --recordings elsewhere sends the gateway's recordings
 to a stand-in for a ClickHouse server on another host (it takes the inserts and keeps nothing),
-to separate the cost of storing them on this host from the rest. --node-flags are passed to
-node for the gateway process (V8 settings, for example).`;
+to separate the cost of storing them on this host from the rest. --node-flags "FLAGS"
+replaces the V8 setting the gateway runs with (--initial-old-space-size=256) by FLAGS.`;
 
 const WORKLOADS = [
   { name: "select-only, simple", args: ["-S", "-M", "simple"] },

@@ -32,8 +32,8 @@ const USAGE = `usage: node dist/bench/ssh.js [--bulk-mb N] [--rounds N] [--keyst
 Bulk reads of --bulk-mb MiB (default 256), --rounds times per path (default 3, median kept);
 --keystrokes round trips (default 2000); --handshakes logins (default 100) --concurrency at a
 time (default 4); --sessions idle recorded pty shells for the memory figure (default 500).
---cpu-prof writes the gateway process's CPU profile into DIR when it exits; --node-flags are
-passed to node for each gateway process (V8 settings, for example).
+--cpu-prof writes the gateway process's CPU profile into DIR when it exits; --node-flags "FLAGS"
+replaces the V8 setting the gateway runs with (--initial-old-space-size=256) by FLAGS.
 Needs root: it starts a private sshd and creates its test account.`;
 
 const LOGIN = "jgbench";

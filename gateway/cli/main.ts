@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=256
 import { runCli } from "./run.js";
 
 const code = await runCli(process.argv.slice(2), {

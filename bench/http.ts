@@ -24,6 +24,7 @@ import { Pool, type Dispatcher } from "undici";
 import { callApi } from "../gateway/cli/client.js";
 import { createCertificateAuthority, issueServerCertificate } from "../vault/index.js";
 import { gatewayNodeArgs, intOption, main, parseArgs } from "./common.js";
+import { machineCpu, threadCpu } from "./proc-cpu.js";
 import { printGrid } from "./table.js";
 
 const USAGE = `usage: node dist/bench/http.js [--duration S] [--connections N] [--rounds N] [--cpu-prof DIR] [--node-flags "FLAGS"]
@@ -163,11 +164,12 @@ interface Measure {
   p99: number;
   mbps: number;
   bad: number;
+  requests: number;
 }
 
 async function cannon(url: string, headers: Record<string, string>, seconds: number, connections: number): Promise<Measure> {
   const r = await autocannon({ url, headers, connections, duration: seconds, pipelining: 1 });
-  return { rps: r.requests.average, p99: r.latency.p99, mbps: r.throughput.average / 1e6, bad: r.non2xx + r.errors + r.timeouts };
+  return { rps: r.requests.average, p99: r.latency.p99, mbps: r.throughput.average / 1e6, bad: r.non2xx + r.errors + r.timeouts, requests: r.requests.total };
 }
 
 async function run(): Promise<void> {
@@ -193,20 +195,31 @@ async function run(): Promise<void> {
     }
     gateway = await startGateway(plainPort, gatewayNodeArgs(args, "cpu-prof"));
     const paths = [["small (2 B)", "/small"], ["100 KB", "/big"]] as const;
-    const subjects: [string, (path: string) => string, Record<string, string>][] = [
-      ["direct", (p) => origin + p, { authorization: AUTH }],
-      ["direct (TLS)", (p) => `https://127.0.0.1:${tlsPort}${p}`, { authorization: AUTH }],
-      ...CANDIDATES.map((k): [string, (path: string) => string, Record<string, string>] => [`${k} (bare)`, (p) => `https://127.0.0.1:${relays[k]}${p}`, { authorization: WRONG_AUTH }]),
-      ["jitgate (undici)", (p) => `${gateway?.base}${p}`, { authorization: WRONG_AUTH, "x-jitgate-token": gateway.token }],
+    // Each subject's relay process (0: none), for its CPU per request.
+    const subjects: [string, (path: string) => string, Record<string, string>, number][] = [
+      ["direct", (p) => origin + p, { authorization: AUTH }, 0],
+      ["direct (TLS)", (p) => `https://127.0.0.1:${tlsPort}${p}`, { authorization: AUTH }, 0],
+      ...CANDIDATES.map((k, i): [string, (path: string) => string, Record<string, string>, number] =>
+        [`${k} (bare)`, (p) => `https://127.0.0.1:${relays[k]}${p}`, { authorization: WRONG_AUTH }, procs[i + 1]?.pid ?? 0]),
+      ["jitgate (undici)", (p) => `${gateway?.base}${p}`, { authorization: WRONG_AUTH, "x-jitgate-token": gateway.token }, gateway.proc.pid ?? 0],
     ];
     const best = new Map<string, Measure>();
+    /** Per size and subject: CPU seconds by thread ("machine" for all cores), and requests served meanwhile. */
+    const cpu = new Map<string, { threads: Map<string, number>; requests: number }>();
     for (let round = 0; round < rounds; round++) {
       for (const [size, path] of paths) {
-        for (const [name, url, headers] of subjects) {
+        for (const [name, url, headers, pid] of subjects) {
           // A short warm-up opens the connections and lets the JIT settle.
           await cannon(url(path), headers, 1, connections);
+          const m0 = machineCpu();
+          const t0 = pid ? threadCpu(pid) : new Map<string, number>();
           const m = await cannon(url(path), headers, seconds, connections);
           const key = `${size}\0${name}`;
+          const c = cpu.get(key) ?? { threads: new Map<string, number>(), requests: 0 };
+          c.threads.set("machine", (c.threads.get("machine") ?? 0) + machineCpu() - m0);
+          if (pid) for (const [thread, sec] of threadCpu(pid)) c.threads.set(thread, (c.threads.get(thread) ?? 0) + sec - (t0.get(thread) ?? 0));
+          c.requests += m.requests;
+          cpu.set(key, c);
           const prev = best.get(key);
           if (!prev || m.rps > prev.rps) best.set(key, m);
         }
@@ -227,11 +240,22 @@ async function run(): Promise<void> {
     }
     printGrid(`HTTP relay: requests per second, ${connections} connections, ${seconds} s per measure (best of ${rounds})`,
       ["measure", "req/s", "MB/s", "p99 ms", "non-2xx+errors", "vs direct", "vs direct TLS"], rows);
+    printCpuPerRequest(cpu);
     console.log(`\ngoal: jitgate small responses >= ${GOAL}x direct: ${gatewaySmall >= GOAL ? "met" : "MISSED"} (${gatewaySmall.toFixed(2)}x)`);
   } finally {
     gateway?.stop();
     for (const p of procs) p.kill();
   }
+}
+
+/** CPU microseconds per request: the machine's, the relay process's, its main thread's. */
+function printCpuPerRequest(cpu: Map<string, { threads: Map<string, number>; requests: number }>): void {
+  const rows = [...cpu].map(([key, { threads, requests }]) => {
+    const us = (sec: number | undefined) => (sec === undefined || requests === 0 ? "-" : ((sec * 1e6) / requests).toFixed(0));
+    const relay = [...threads].filter(([t]) => t !== "machine");
+    return [key.replace("\0", ": "), us(threads.get("machine")), relay.length ? us(relay.reduce((a, [, s]) => a + s, 0)) : "-", us(threads.get("main"))];
+  });
+  printGrid("\nCPU per request (µs; all cores)", ["measure", "machine", "relay process", "its main thread"], rows);
 }
 
 const role = process.argv[2] === "--role" ? process.argv[3] : null;

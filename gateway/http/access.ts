@@ -75,10 +75,19 @@ export class HttpAccess {
     return this.ctx.cp.deps.clock.now();
   }
 
+  /**
+   * The user of a token checked less than RECHECK_MS ago, else null (then ask user()). Most
+   * requests end here: without a promise, a request costs a few microseconds less.
+   */
+  cachedUser(token: string): User | null {
+    const hit = this.users.get(token);
+    return hit && this.now() - hit.checkedAt < RECHECK_MS ? hit.value : null;
+  }
+
   /** The user a gateway token belongs to; a 401-kind error when it is not valid. */
   async user(token: string): Promise<User> {
-    const hit = this.users.get(token);
-    if (hit && this.now() - hit.checkedAt < RECHECK_MS) return hit.value;
+    const hit = this.cachedUser(token);
+    if (hit) return hit;
     this.users.delete(token);
     const { user } = await this.ctx.cp.tokens.resolve(token);
     if (this.users.size >= MAX_ENTRIES) this.users.clear();
@@ -90,12 +99,18 @@ export class HttpAccess {
     this.users.delete(token);
   }
 
+  /** The live grant of this user on this target, when it was read less than RECHECK_MS ago, else null (then ask require()). */
+  cachedAccess(user: string, target: string): Access | null {
+    const hit = this.grants.get(key(user, target));
+    const now = this.now();
+    return hit && hit.value.grant.notAfter.getTime() > now && now - hit.checkedAt < RECHECK_MS ? hit.value : null;
+  }
+
   /** The live grant of this user on this target at this instant, or a NoGrantError. */
   async require(user: string, target: string): Promise<Access> {
+    const hit = this.cachedAccess(user, target);
+    if (hit) return hit;
     const k = key(user, target);
-    const hit = this.grants.get(k);
-    const now = this.now();
-    if (hit && hit.value.grant.notAfter.getTime() > now && now - hit.checkedAt < RECHECK_MS) return hit.value;
     this.grants.delete(k);
     let p = this.pending.get(k);
     if (!p) {

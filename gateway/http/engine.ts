@@ -47,6 +47,16 @@ export function createHttpEngine(ctx: EngineContext): Engine {
   });
   const pagesDeps = { cp: ctx.cp, access, domain: cfg.domain, cookieMaxAgeS: Math.floor(ctx.config.sessionTtlMs / 1000) };
 
+  /** The request's grant and session when all of it is in memory and fresh, else null (then admit()). */
+  function admitCached(req: IncomingMessage, r: TargetRoute): { access: Access; session: HttpSession } | null {
+    const token = tokenOf(req);
+    const user = token ? access.cachedUser(token) : null;
+    if (!user || user.mustChangePassword) return null;
+    const a = access.cachedAccess(user.name, r.target);
+    const session = a ? sessions.begunSession(a.grant.grantId) : null;
+    return a && session && session.closed === null ? { access: a, session } : null;
+  }
+
   /** Authenticates the request and finds its grant and session, or says why not. */
   async function admit(req: IncomingMessage, r: TargetRoute): Promise<{ access: Access; session: HttpSession } | Refusal> {
     const token = tokenOf(req);
@@ -84,7 +94,7 @@ export function createHttpEngine(ctx: EngineContext): Engine {
     if ("status" in r) return sendError(req, res, r.status, r.code, r.message, "", { connection: "close" });
     if (r.kind === "redirect") return void res.writeHead(308, { location: r.location, "content-length": 0 }).end();
     if (r.kind === "gateway") return gatewayPage(pagesDeps, req, res, r.path, r.query);
-    const admitted = await admit(req, r);
+    const admitted = admitCached(req, r) ?? (await admit(req, r));
     if ("status" in admitted) {
       if (admitted.status === 401) return signInFirst(req, res, admitted.message);
       return sendError(req, res, admitted.status, admitted.code, admitted.message, admitted.html);

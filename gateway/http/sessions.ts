@@ -80,11 +80,18 @@ export class HttpSession {
 
 export class HttpSessions {
   private readonly byGrant = new Map<string, Promise<HttpSession>>();
+  /** The sessions of byGrant that have begun. */
+  private readonly begun = new Map<string, HttpSession>();
 
   constructor(
     private readonly ctx: EngineContext,
     private readonly idleMs = IDLE_MS,
   ) {}
+
+  /** The session of this grant if it has begun, else null (then ask get()). */
+  begunSession(grantId: string): HttpSession | null {
+    return this.begun.get(grantId) ?? null;
+  }
 
   /** The session of this grant on this node, begun on first use. */
   get(grant: LiveGrant, clientAddress: string): Promise<HttpSession> {
@@ -92,9 +99,11 @@ export class HttpSessions {
     if (p) return p;
     const session = new HttpSession(grant, this.idleMs, () => {
       if (this.byGrant.get(grant.grantId) === p) this.byGrant.delete(grant.grantId);
+      if (this.begun.get(grant.grantId) === session) this.begun.delete(grant.grantId);
     });
     p = beginSession(this.ctx, { protocol: "http", grant, clientAddress, close: (reason) => session.cut(reason) }).then((open) => {
       session.started(open);
+      if (session.closed === null && this.byGrant.get(grant.grantId) === p) this.begun.set(grant.grantId, session);
       return session;
     });
     this.byGrant.set(grant.grantId, p);

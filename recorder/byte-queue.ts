@@ -9,6 +9,13 @@ const CHUNK = 1 << 20;
 const MAX_CHUNK = 64 << 20;
 /** ASCII pieces shorter than this are joined to the row's other pieces before writing. */
 const SEPARATE_ASCII = 4096;
+/**
+ * Buffers of stored batches kept for the next rows. Their pages are already the process's:
+ * writing rows into a fresh buffer of tens of MiB costs a page fault per 4 KiB (an eighth of
+ * the main thread's time under SSH bulk), and every fresh buffer counts toward V8's external
+ * memory, which starts full collections.
+ */
+const SPARES = 1;
 
 export class ByteQueue {
   #chunks: Buffer[] = [];
@@ -18,6 +25,7 @@ export class ByteQueue {
   #bytes = 0;
   /** The size of the next buffer: a little more than the last batch took. */
   #next = CHUNK;
+  #spares: Buffer[] = [];
 
   get rows(): number {
     return this.#rows;
@@ -39,7 +47,7 @@ export class ByteQueue {
     const room = (head.length + tail.length) * 3 + ascii.length + 1;
     if (this.#at + room > this.#current.length) {
       if (this.#at > 0) this.#chunks.push(this.#current.subarray(0, this.#at));
-      this.#current = Buffer.allocUnsafe(Math.max(this.#next, room));
+      this.#current = this.#alloc(room);
       this.#at = 0;
     }
     const buf = this.#current;
@@ -61,7 +69,7 @@ export class ByteQueue {
   reserve(max: number): Buffer {
     if (this.#at + max > this.#current.length) {
       if (this.#at > 0) this.#chunks.push(this.#current.subarray(0, this.#at));
-      this.#current = Buffer.allocUnsafe(Math.max(this.#next, max));
+      this.#current = this.#alloc(max);
       this.#at = 0;
     }
     return this.#current;
@@ -79,21 +87,48 @@ export class ByteQueue {
     this.#rows++;
   }
 
-  /** Everything queued as one body, and the queue emptied. */
+  /**
+   * Everything queued as one body, and the queue emptied. The body is the start of a buffer
+   * of its own, so recycle() may take it back once nothing reads it any more. Rows added
+   * to the queue must not be read from their buffer after this call (hash them first).
+   */
   take(): { body: Buffer; rows: number } {
     if (this.#at > 0) this.#chunks.push(this.#current.subarray(0, this.#at));
-    const body = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#bytes);
+    const chunks = this.#chunks;
+    let body: Buffer;
+    if (chunks.length === 1) body = chunks[0] as Buffer;
+    else {
+      body = this.#alloc(this.#bytes).subarray(0, this.#bytes);
+      let at = 0;
+      for (const c of chunks) at += c.copy(body, at);
+      for (const c of chunks) this.recycle(c);
+    }
     const rows = this.#rows;
     this.#chunks = [];
     this.#next = Math.min(MAX_CHUNK, Math.max(CHUNK, Math.ceil(this.#bytes * 1.25)));
-    // The rest of the current buffer holds the next rows if a batch like this one fits in it
-    // (body does not overlap it) and it is not far larger (a quiet time would keep it alive);
-    // if not, the next rows start a buffer of their own.
-    const room = this.#current.length - this.#at;
-    this.#current = room >= this.#next && room <= 4 * this.#next ? this.#current.subarray(this.#at) : Buffer.allocUnsafe(0);
+    this.#current = Buffer.alloc(0);
     this.#at = 0;
     this.#rows = 0;
     this.#bytes = 0;
     return { body, rows };
+  }
+
+  /** Takes back a body of take() whose rows are stored: its buffer holds the next rows. */
+  recycle(body: Buffer): void {
+    const ab = body.buffer;
+    // Only a buffer this queue made (none of Node's shared pool) is taken back.
+    if (body.byteOffset !== 0 || ab.byteLength < CHUNK || ab.byteLength > MAX_CHUNK || this.#spares.some((s) => s.buffer === ab)) return;
+    this.#spares.push(Buffer.from(ab, 0, ab.byteLength));
+    if (this.#spares.length > SPARES) this.#spares.sort((a, b) => b.length - a.length).pop();
+  }
+
+  /** A buffer of at least `min` bytes (and at least the next batch's size), a spare if one fits. */
+  #alloc(min: number): Buffer {
+    const size = Math.max(this.#next, min);
+    const i = this.#spares.findIndex((s) => s.length >= size);
+    const spare = i >= 0 ? (this.#spares.splice(i, 1)[0] as Buffer) : null;
+    // One far larger than needed is let go: a quiet time would keep it alive.
+    if (spare && spare.length <= 4 * size) return spare;
+    return Buffer.allocUnsafeSlow(size);
   }
 }

@@ -81,6 +81,13 @@ export class Ingest {
   #tokenPrefix = randomUUID();
   #parts = 0;
 
+  /**
+   * Called before each batch is made: rows read from the queue's buffers after that (the hash
+   * chain reads event rows from there) must be read now, since a stored batch's buffer is
+   * reused for later rows.
+   */
+  beforeBatch: () => void = () => {};
+
   constructor(sink: RecordSink, spool: Spool, log: LogOnce, limits: IngestLimits) {
     this.#sink = sink;
     this.#spool = spool;
@@ -210,6 +217,8 @@ export class Ingest {
       const batch = this.#batches[0] as Batch;
       try {
         await this.#store(batch.parts, batch.rows);
+        // Stored, spooled or given up: nothing reads the parts' bytes any more.
+        for (const p of batch.parts) this.#queues[TABLE_INDEX.get(p.table) as number]?.recycle(p.body);
       } finally {
         this.#batches.shift();
         this.#batchedBytes -= batch.bytes;
@@ -222,6 +231,7 @@ export class Ingest {
   /** Makes a batch of every row queued. */
   #batch(): void {
     if (this.#queuedRows === 0) return;
+    this.beforeBatch();
     const parts: BatchPart[] = [];
     this.#queues.forEach((queue, i) => {
       if (queue.rows === 0) return;

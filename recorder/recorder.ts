@@ -117,6 +117,9 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
   const now = opts.now ?? Date.now;
   const recordings = new Map<string, Recording>();
   let closed = false;
+  ingest.beforeBatch = () => {
+    for (const r of recordings.values()) r.hashPending();
+  };
 
   // Started with the first pty channel; a gateway without terminals never pays for it.
   let thread: RenderThread | null = null;

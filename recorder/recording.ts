@@ -193,6 +193,11 @@ export class Recording implements SessionRecording {
   }
 
   /** Takes what the terminal indexers produced and closes a chunk open too long. Called every second or so. */
+  /** Hashes the event rows the chain has not read yet: the batch they are in is about to be made. */
+  hashPending(): void {
+    this.#rows.chain.flush();
+  }
+
   tick(): void {
     if (this.#ended) return;
     try {

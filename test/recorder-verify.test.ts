@@ -3,7 +3,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRecorder, ed25519Signer, ed25519Verifier, RecordingReader, type Recorder } from "../recorder/index.js";
-import { closeEmbedded, embedded, freshDatabase, keptLogger, sessionStart, tempDir } from "./recorder-kit.js";
+import { closeEmbedded, embedded, freshDatabase, keptLogger, sessionStart, tempDir, tickingClock } from "./recorder-kit.js";
 
 const keys = generateKeyPairSync("ed25519");
 const database = freshDatabase();
@@ -148,5 +148,31 @@ describe("recording verification", () => {
     expect(await reader.verify(s.sessionId)).toMatchObject({ ok: true, live: true, sealed: false, chunks: 2, events: 16, unchainedEvents: 5 });
     await rec.end("done");
     expect(await reader.verify(s.sessionId)).toMatchObject({ ok: true, live: false, sealed: true, events: 22 });
+  });
+});
+
+describe("recording verification across batches", () => {
+  it("finds a session intact whose chunk spans batches stored while it was open, their buffers reused for its next rows", async () => {
+    const { ch } = await embedded();
+    const db = freshDatabase();
+    // A batch every 4 rows and one chunk for the whole session: the chunk's rows are still to
+    // be hashed when their batch is stored and its buffer takes the next rows.
+    const small = await createRecorder({
+      client: ch.client, database: db, logger: keptLogger(), spoolDir: tempDir(), now: tickingClock(), chain: { events: 1_000 }, limits: { batchRows: 4, flushMs: 5 },
+    });
+    try {
+      const s = sessionStart();
+      const rec = small.open(s);
+      rec.channelOpen({ channel: 0, type: "exec", pty: null, command: "cat" });
+      for (let round = 0; round < 6; round++) {
+        for (let i = 0; i < 3; i++) rec.output(0, Buffer.from(`round ${round} line ${i} ${"#".repeat(40 * (round + i))}\n`));
+        await small.flush();
+      }
+      await rec.end("client closed");
+      const smallReader = new RecordingReader({ client: ch.client, database: db, recorder: small, verifier: null });
+      expect(await smallReader.verify(s.sessionId)).toMatchObject({ ok: true, sealed: true, chunks: 1, problem: null });
+    } finally {
+      await small.close();
+    }
   });
 });

@@ -11,19 +11,16 @@ import { Viewer, type LiveListener, type LiveSubscription } from "./live.js";
 import type { LogOnce } from "./log-once.js";
 import { RECORDING_VERSION, type ChannelOpen, type HttpExchange, type SessionRecording, type SessionStart, type SftpOperation, type SqlStatement } from "./model.js";
 import type { RecordingSigner } from "./ports.js";
-import { field, keyframeLine, sessionLine, textLine, wellFormed, type EventKind, type SessionRow, type TextRow, type TextSource } from "./tables.js";
+import { field, keyframeLine, sessionLine, textLine, wellFormed, type EventKind, type SessionRow, type TextRow } from "./tables.js";
 import type { Indexer, TerminalIndexerOptions } from "./terminal/index.js";
+import { MAX_TEXT_LINE, textRowsOf } from "./text-rows.js";
 
 /** Output or input beyond this is split into several events, so no row is huge. */
 export const MAX_EVENT_BYTES = 64 * 1024;
 /** SQL text kept per statement; the rest is cut with a note. */
 const MAX_SQL_TEXT = 1 << 20;
-/** Characters of a searchable line. */
-const MAX_TEXT_LINE = 64 * 1024;
 /** The longest end() waits for the session's rows to be stored or spooled. */
 const END_WAIT_MS = 10_000;
-/** Lines shown on a terminal kept in one row of the text table at most. */
-const SHOWN_LINES_PER_ROW = 64;
 
 export interface RecordingContext {
   ingest: Ingest;
@@ -297,25 +294,7 @@ export class Recording implements SessionRecording {
     if (!indexer) return;
     const { keyframes, text } = indexer.take();
     for (const k of keyframes) this.#ctx.ingest.add("keyframes", keyframeLine(this.#sid, ch.id, k, this.#start.startedAt));
-    // Lines shown one after another within a second share a row (search finds the matching
-    // line in it): a screen scrolling fast is one row per block of lines, not one per line.
-    let group: { ts: number; offset: number; lines: string[]; size: number } | null = null;
-    const flush = () => {
-      if (group) this.#text({ ts: group.ts, source: "shown", channel: ch.id, offset: group.offset, seq: 0, line: group.lines.join("\n") });
-      group = null;
-    };
-    for (const t of text) {
-      if (t.source !== "shown") {
-        flush();
-        this.#text({ ts: t.ts, source: t.source as TextSource, channel: ch.id, offset: t.offset, seq: 0, line: t.text });
-        continue;
-      }
-      if (group && (group.lines.length >= SHOWN_LINES_PER_ROW || group.size + t.text.length > MAX_TEXT_LINE || t.ts - group.ts >= 1000)) flush();
-      group ??= { ts: t.ts, offset: t.offset, lines: [], size: 0 };
-      group.lines.push(t.text);
-      group.size += t.text.length + 1;
-    }
-    flush();
+    for (const r of textRowsOf(text)) this.#text({ ts: r.ts, source: r.source, channel: ch.id, offset: r.offset, seq: 0, line: r.line });
     const error = indexer.takeError();
     if (error) this.#ctx.log.warn(`terminal:${(error as { code?: string }).code ?? error.message}`, "recording: terminal rendering fault (the bytes are recorded all the same)", { sessionId: this.sessionId, cause: error.message });
   }

@@ -187,11 +187,11 @@ async function run(): Promise<void> {
     procs.push(up.proc);
     const [plainPort, tlsPort] = up.port;
     const origin = `http://127.0.0.1:${plainPort}`;
-    const relays: Record<string, number> = {};
+    const relays: Record<string, { port: number; pid: number }> = {};
     for (const kind of CANDIDATES) {
       const r = await child(["relay", kind, origin, tls]);
       procs.push(r.proc);
-      relays[kind] = r.port;
+      relays[kind] = { port: r.port, pid: r.proc.pid ?? 0 };
     }
     gateway = await startGateway(plainPort, gatewayNodeArgs(args, "cpu-prof"));
     const paths = [["small (2 B)", "/small"], ["100 KB", "/big"]] as const;
@@ -199,8 +199,8 @@ async function run(): Promise<void> {
     const subjects: [string, (path: string) => string, Record<string, string>, number][] = [
       ["direct", (p) => origin + p, { authorization: AUTH }, 0],
       ["direct (TLS)", (p) => `https://127.0.0.1:${tlsPort}${p}`, { authorization: AUTH }, 0],
-      ...CANDIDATES.map((k, i): [string, (path: string) => string, Record<string, string>, number] =>
-        [`${k} (bare)`, (p) => `https://127.0.0.1:${relays[k]}${p}`, { authorization: WRONG_AUTH }, procs[i + 1]?.pid ?? 0]),
+      ...CANDIDATES.map((k): [string, (path: string) => string, Record<string, string>, number] =>
+        [`${k} (bare)`, (p) => `https://127.0.0.1:${relays[k]?.port}${p}`, { authorization: WRONG_AUTH }, relays[k]?.pid ?? 0]),
       ["jitgate (undici)", (p) => `${gateway?.base}${p}`, { authorization: WRONG_AUTH, "x-jitgate-token": gateway.token }, gateway.proc.pid ?? 0],
     ];
     const best = new Map<string, Measure>();

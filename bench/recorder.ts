@@ -17,7 +17,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance, PerformanceObserver } from "node:perf_hooks";
 import { jsonLogger } from "../gateway/logger.js";
-import { clickHouseSink, createRecorder, DEFAULT_INGEST_LIMITS, migrate, openClickHouse, type ClickHouseHandle, type SessionRecording } from "../recorder/index.js";
+import {
+  clickHouseSink, createRecorder, DEFAULT_INGEST_LIMITS, migrate, openClickHouse, RECORDING_VERSION, type ClickHouseHandle, type SessionRecording,
+} from "../recorder/index.js";
+import { eventRowFixed, eventRowRoom, writeEventRow, type EventRowFixed } from "../recorder/tables.js";
 import { fail, intOption, main, parseArgs, summarize } from "./common.js";
 import { printGrid, printTable } from "./table.js";
 
@@ -173,25 +176,26 @@ async function bulkRun(ch: ClickHouseHandle, dir: string, mb: number) {
   return { mibPerSecond: mb / (elapsed / 1000), cpuMsPerMib: (cpu.user + cpu.system) / 1000 / mb };
 }
 
-async function directRun(ch: ClickHouseHandle, dir: string, rows: number, viaFile: boolean) {
-  const database = viaFile ? "bench_direct" : "bench_direct_inline";
+async function directRun(ch: ClickHouseHandle, dir: string, rows: number) {
+  const database = "bench_direct";
   await migrate(ch.client, database);
-  const sink = clickHouseSink({ client: ch.client, database, localDir: viaFile ? join(dir, "direct") : null });
-  const payloads = [...LINES, "l", ...STATEMENTS].map((l) => Buffer.from(l).toString("base64"));
-  const sessionIds = Array.from({ length: 100 }, () => randomUUID());
+  const sink = clickHouseSink({ client: ch.client, database, localDir: join(dir, "direct") });
+  const payloads = [...LINES, "l", ...STATEMENTS].map((l) => Buffer.from(l));
+  const start = Date.now();
+  const sessions = Array.from({ length: 100 }, () => eventRowFixed(randomUUID(), start));
   const cpu0 = process.cpuUsage();
   const gc0 = gcMs;
   const t0 = performance.now();
-  const start = Date.now();
   for (let done = 0, batch = 0; done < rows; batch++) {
     const n = Math.min(DEFAULT_INGEST_LIMITS.batchRows, rows - done);
-    const lines: string[] = [];
+    const body = Buffer.allocUnsafe(n * Math.max(...payloads.map((p) => eventRowRoom(sessions[0] as EventRowFixed, p, ""))));
+    let at = 0;
     for (let i = 0; i < n; i++) {
       const k = done + i;
-      lines.push(`${sessionIds[k % 100]}\t${Math.floor(k / 100)}\t${Date.now()}\toutput\t0\t${k * 60}\t${payloads[k % payloads.length]}\t\t${Math.floor(k / 409600)}\t1\t${start}`);
+      at = writeEventRow(body, at, sessions[k % 100] as EventRowFixed, Math.floor(k / 100), Date.now(), "output", 0, k * 60, payloads[k % payloads.length] as Buffer, "",
+        Math.floor(k / 409600), RECORDING_VERSION);
     }
-    lines.push("");
-    await sink.insert({ table: "events", token: `direct-${batch}`, rows: n, body: Buffer.from(lines.join("\n")) });
+    await sink.insert({ table: "events", format: "RowBinary", token: `direct-${batch}`, rows: n, body: body.subarray(0, at) });
     done += n;
   }
   const elapsed = performance.now() - t0;
@@ -217,8 +221,7 @@ main(async () => {
     console.log(`recorder: ${sessions} sessions (${ptyShare}% SSH on a pty, the rest PostgreSQL) writing for ${seconds} s into embedded ClickHouse`);
     const r = await recorderRun(ch, dir, sessions, seconds, ptyShare);
     // The direct path stores as many event rows as the recorder did.
-    const file = await directRun(ch, dir, r.stored, true);
-    const inline = await directRun(ch, dir, Math.min(r.stored, 262_144), false);
+    const file = await directRun(ch, dir, r.stored);
     const bulk = bulkMb > 0 ? await bulkRun(ch, dir, bulkMb) : null;
     const rate = (n: number, ms: number) => n / (ms / 1000);
     printTable("recorder ingest (events through the recorder until all are in ClickHouse, vs bare inserts of as many event rows)", [
@@ -244,7 +247,6 @@ main(async () => {
       ["engine-facing call p50 (µs)", (r.calls.p50 * 1000).toFixed(1)],
       ["engine-facing call p99 (µs)", (r.calls.p99 * 1000).toFixed(1)],
       ["engine-facing call max (ms)", r.calls.max.toFixed(2)],
-      ["bare insert, rows inline (no file), rows per second", rate(Math.min(r.load.events, 262_144), inline.elapsed).toFixed(0)],
       ...(bulk ? [
         [`bulk exec output, ${bulkMb} MiB in 32 KiB blocks: MiB per second until stored`, bulk.mibPerSecond.toFixed(1)],
         ["bulk exec output: CPU ms per MiB (whole process)", bulk.cpuMsPerMib.toFixed(1)],

@@ -7,8 +7,6 @@ const CHUNK = 1 << 20;
  * is a view, not a copy of tens of megabytes. This caps that size.
  */
 const MAX_CHUNK = 64 << 20;
-/** ASCII pieces shorter than this are joined to the row's other pieces before writing. */
-const SEPARATE_ASCII = 4096;
 /**
  * Buffers of stored batches kept for the next rows. Their pages are already the process's:
  * writing rows into a fresh buffer of tens of MiB costs a page fault per 4 KiB (an eighth of
@@ -35,16 +33,10 @@ export class ByteQueue {
     return this.#bytes;
   }
 
-  /**
-   * Appends head, ascii and tail as one line and a "\n"; returns the bytes added (a view valid
-   * until the next take()). `ascii` holds only ASCII (base64): it is copied as it is, not joined
-   * into one string first nor scanned as UTF-8, which for a large row is most of the work.
-   */
-  push(head: string, ascii = "", tail = ""): Buffer {
-    // A short row is cheaper written in one call.
-    if (ascii.length < SEPARATE_ASCII && ascii.length + tail.length > 0) return this.push(`${head}${ascii}${tail}`);
+  /** Appends a line and a "\n"; returns the bytes added. */
+  push(line: string): number {
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const room = (head.length + tail.length) * 3 + ascii.length + 1;
+    const room = line.length * 3 + 1;
     if (this.#at + room > this.#current.length) {
       if (this.#at > 0) this.#chunks.push(this.#current.subarray(0, this.#at));
       this.#current = this.#alloc(room);
@@ -52,14 +44,12 @@ export class ByteQueue {
     }
     const buf = this.#current;
     const start = this.#at;
-    let at = start + buf.write(head, start, "utf8");
-    if (ascii.length > 0) at += buf.write(ascii, at, "latin1");
-    if (tail.length > 0) at += buf.write(tail, at, "utf8");
+    let at = start + buf.write(line, start, "utf8");
     buf[at++] = 10;
     this.#at = at;
     this.#rows++;
     this.#bytes += at - start;
-    return buf.subarray(start, at);
+    return at - start;
   }
 
   /**
@@ -80,7 +70,7 @@ export class ByteQueue {
     return this.#at;
   }
 
-  /** Ends the row written since reserve(), up to `end` (its "\n" included). */
+  /** Ends the row written since reserve(), up to `end`. */
   commit(end: number): void {
     this.#bytes += end - this.#at;
     this.#at = end;

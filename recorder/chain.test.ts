@@ -13,8 +13,8 @@ describe("hash chain", () => {
     const closed = lines.map((l, seq) => chain.add(seq, row(l), 0)).filter((c) => c !== null);
     expect(closed).toHaveLength(1);
     const last = chain.close();
-    expect(closed[0]).toMatchObject({ chunk: 0, firstSeq: 0, lastSeq: 2, events: 3, prev: genesis("s1"), hash: chunkHash(genesis("s1"), ["a", "b", "c"]) });
-    expect(last).toMatchObject({ chunk: 1, firstSeq: 3, lastSeq: 4, prev: closed[0]!.hash, hash: chunkHash(closed[0]!.hash, ["d", "e"]) });
+    expect(closed[0]).toMatchObject({ chunk: 0, firstSeq: 0, lastSeq: 2, events: 3, prev: genesis("s1"), hash: chunkHash(genesis("s1"), ["a", "b", "c"].map(row)) });
+    expect(last).toMatchObject({ chunk: 1, firstSeq: 3, lastSeq: 4, prev: closed[0]!.hash, hash: chunkHash(closed[0]!.hash, ["d", "e"].map(row)) });
     expect(chain.digest).toBe(last!.hash);
     expect([chain.chunks, chain.events]).toEqual([2, 5]);
     expect(chain.close()).toBeNull();

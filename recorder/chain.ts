@@ -1,5 +1,5 @@
 // The hash chain over a session's event rows. Events are grouped into chunks in seq order;
-// chunk i's hash is SHA-256(hash of chunk i-1 ‖ its rows' lines, each ended by "\n"), and the
+// chunk i's hash is SHA-256(hash of chunk i-1 ‖ its rows' bytes as stored), and the
 // first chunk follows a genesis hash bound to the session id, so a chunk cannot be moved into
 // another session. At the end, the last hash with the chunk and event counts is the final
 // digest, signed when a signer is configured.
@@ -10,10 +10,10 @@ export function genesis(sessionId: string): string {
   return createHash("sha256").update(`jitgate recording chain v1\n${sessionId}`).digest("hex");
 }
 
-/** Hashes a chunk's lines after `prev` (hex): each line's UTF-8 bytes, then "\n". */
-export function chunkHash(prev: string, lines: Iterable<string>): string {
+/** Hashes a chunk's rows after `prev` (hex): each row's bytes as stored. */
+export function chunkHash(prev: string, rows: Iterable<Uint8Array>): string {
   const h = createHash("sha256").update(Buffer.from(prev, "hex"));
-  for (const line of lines) h.update(line).update("\n");
+  for (const row of rows) h.update(row);
   return h.digest("hex");
 }
 
@@ -34,7 +34,7 @@ export interface ClosedChunk {
 export interface ChainLimits {
   /** A chunk closes after this many events... */
   events: number;
-  /** ...or this many bytes of lines... */
+  /** ...or this many bytes of rows... */
   bytes: number;
   /** ...or when it has been open this long (checked by tick()). */
   ms: number;
@@ -82,7 +82,7 @@ export class ChainBuilder {
     return this.#prev;
   }
 
-  /** Adds a row (its bytes as stored: the line's UTF-8 and "\n"); returns the chunk it closed when the row filled it. */
+  /** Adds a row (its bytes as stored); returns the chunk it closed when the row filled it. */
   add(seq: number, row: Uint8Array, now: number): ClosedChunk | null {
     return this.addIn(row, 0, row.length, seq, now);
   }

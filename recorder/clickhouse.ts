@@ -2,18 +2,19 @@
 // behind @clickhouse/client's connection option, so reads and schema are one code path for
 // both; with a server URL the same client speaks HTTP.
 //
-// Inserts send TabSeparated rows with an insert_deduplication_token. Over HTTP the rows are
-// the request body. Embedded, chdb parses a body passed inline several times slower than one
-// read from a file, so the sink writes the rows to a file under the data directory and runs
-// INSERT ... SELECT FROM file(): the same columns, rows and token, read from disk.
+// Inserts send a part's rows in its format (RowBinary or TabSeparated) with an
+// insert_deduplication_token. Over HTTP the rows are the request body. Embedded, chdb parses
+// a body passed inline several times slower than one read from a file, so the sink writes
+// the rows to a file under the data directory and runs INSERT ... SELECT FROM file(): the
+// same columns, rows and token, read from disk.
 import { createClient, type ClickHouseClient } from "@clickhouse/client";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { RecorderError } from "./errors.js";
-import type { BatchPart, RecordSink } from "./ports.js";
-import { COLUMNS } from "./tables.js";
+import type { BatchPart, RecordSink, RowFormat } from "./ports.js";
+import { columnsOf } from "./tables.js";
 
 export interface ClickHouseHandle {
   client: ClickHouseClient;
@@ -21,6 +22,12 @@ export interface ClickHouseHandle {
   embedded: boolean;
   close(): Promise<void>;
 }
+
+/**
+ * Clients of chdb in this process. chdb's connection turns an inline body into a string, which
+ * would mangle RowBinary rows, so a sink over one sends its rows through files only.
+ */
+const EMBEDDED = new WeakSet<ClickHouseClient>();
 
 /** A ClickHouse server at `url` (credentials may be in it), or chdb with its data in `path`. */
 export async function openClickHouse(where: { url: string } | { path: string }): Promise<ClickHouseHandle> {
@@ -34,13 +41,14 @@ export async function openClickHouse(where: { url: string } | { path: string }):
   // chdb types its connection against its own copy of @clickhouse/client-common: the same shape.
   type Connection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>["connection"]>;
   const client = createClient({ connection: createChdbConnection({ path: where.path }) as unknown as Connection });
+  EMBEDDED.add(client);
   return { client, embedded: true, close: () => client.close() };
 }
 
 export interface ClickHouseSinkOptions {
   client: ClickHouseClient;
   database: string;
-  /** Embedded only: a directory for the files chdb reads batches from. Null sends rows inline. */
+  /** A directory for the files chdb reads batches from: needed when embedded. Null sends rows inline. */
   localDir?: string | null;
 }
 
@@ -71,21 +79,26 @@ export function literal(s: string): string {
   return `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }
 
+/** The part's format as a name to put in a query: only one of the two is ever sent. */
+const formatOf = (part: BatchPart): RowFormat => (part.format === "RowBinary" ? "RowBinary" : "TabSeparated");
+
 export function clickHouseSink(opts: ClickHouseSinkOptions): RecordSink {
   const { client, database: db } = opts;
   const localDir = opts.localDir ?? null;
+  if (localDir === null && EMBEDDED.has(client)) {
+    throw new RecorderError("INVALID_QUERY", "an embedded ClickHouse takes recorded rows from files: give the sink a directory for them (localDir)");
+  }
   let madeDir = false;
-  const columns = (part: BatchPart) => COLUMNS[part.table].map(([name]) => name).join(", ");
-  const structure = (part: BatchPart) => COLUMNS[part.table].map(([name, type]) => `${name} ${type}`).join(", ");
+  const columns = (part: BatchPart) => columnsOf(part).map(([name]) => name).join(", ");
+  const structure = (part: BatchPart) => columnsOf(part).map(([name, type]) => `${name} ${type}`).join(", ");
 
   async function inline(part: BatchPart): Promise<void> {
     const result = await client.exec({
-      query: `INSERT INTO ${db}.${part.table} (${columns(part)}) FORMAT TabSeparated`,
+      query: `INSERT INTO ${db}.${part.table} (${columns(part)}) FORMAT ${formatOf(part)}`,
       values: Readable.from([part.body], { objectMode: false }),
       clickhouse_settings: { insert_deduplication_token: part.token },
     });
-    // The insert is stored when its response has ended, not when the response begins: the
-    // embedded engine answers before its part is visible to the next query.
+    // The insert is stored when its response has ended, not when the response begins.
     await finished(result.stream.resume());
   }
 
@@ -94,14 +107,17 @@ export function clickHouseSink(opts: ClickHouseSinkOptions): RecordSink {
       await mkdir(dir, { recursive: true });
       madeDir = true;
     }
-    const path = join(dir, `${part.token.replace(/[^A-Za-z0-9_.-]/g, "_")}.tsv`);
+    const path = join(dir, `${part.token.replace(/[^A-Za-z0-9_.-]/g, "_")}.rows`);
     await writeFile(path, part.body);
     try {
       // Literals, not query parameters: chdb runs parameterized queries one at a time in the
       // whole process, plain ones side by side, so a batch's tables are stored in parallel.
+      // The settings are the query's own: chdb turns clickhouse_settings into SET statements
+      // on its one session, where a token would outlive the insert and be taken by the next
+      // one (a later insert into the table with the same token is dropped as a duplicate).
       await client.command({
-        query: `INSERT INTO ${db}.${part.table} (${columns(part)}) SELECT * FROM file(${literal(path)}, 'TabSeparated', ${literal(structure(part))})`,
-        clickhouse_settings: { insert_deduplication_token: part.token, max_insert_threads: "1" },
+        query: `INSERT INTO ${db}.${part.table} (${columns(part)}) SETTINGS insert_deduplication_token = ${literal(part.token)}, max_insert_threads = 1
+                SELECT * FROM file(${literal(path)}, ${literal(formatOf(part))}, ${literal(structure(part))})`,
       });
     } finally {
       await rm(path, { force: true });

@@ -45,7 +45,7 @@ export class EventRows {
 
   constructor(o: EventRowsOptions) {
     this.#o = o;
-    this.#fixed = eventRowFixed(o.sid, o.startedAt);
+    this.#fixed = eventRowFixed(o.sessionId, o.startedAt);
     this.chain = new ChainBuilder(o.sessionId, o.chain);
   }
 

@@ -3,7 +3,7 @@
 export * from "./model.js";
 export * from "./terminal/index.js";
 export { RecorderError, type RecorderErrorCode } from "./errors.js";
-export type { BatchPart, RecorderLogger, RecordingSigner, RecordingVerifier, RecordSink, TableName } from "./ports.js";
+export type { BatchPart, RecorderLogger, RowFormat, RecordingSigner, RecordingVerifier, RecordSink, TableName } from "./ports.js";
 export { clickHouseSink, openClickHouse, type ClickHouseHandle, type ClickHouseSinkOptions } from "./clickhouse.js";
 export { DEFAULT_RETENTION_DAYS, migrate, SCHEMA_VERSION } from "./schema.js";
 export { createRecorder, type LiveRecording, type Recorder, type RecorderOptions } from "./recorder.js";

@@ -11,6 +11,7 @@ import type { LogOnce } from "./log-once.js";
 import type { BatchPart, RecordSink, TableName } from "./ports.js";
 import type { Spool } from "./spool.js";
 import { ByteQueue } from "./byte-queue.js";
+import { eventRowEnd, FORMATS } from "./tables.js";
 
 export interface IngestLimits {
   /** A batch is made as soon as this many rows wait, and the next begins to fill. Default 65536. */
@@ -99,14 +100,10 @@ export class Ingest {
     }
   }
 
-  /**
-   * Queues a row, `line` or, for an event, head + ascii (its base64, ASCII only) + tail; returns
-   * its bytes as stored (the line and "\n"), valid until the call returns.
-   */
-  add(table: TableName, line: string, ascii = "", tail = ""): Uint8Array {
-    const bytes = (this.#queues[TABLE_INDEX.get(table) ?? 0] as ByteQueue).push(line, ascii, tail);
-    this.added(table, bytes.length);
-    return bytes;
+  /** Queues a TabSeparated row (every table's but the events'). */
+  add(table: Exclude<TableName, "events">, line: string): void {
+    const bytes = (this.#queues[TABLE_INDEX.get(table) ?? 0] as ByteQueue).push(line);
+    this.added(table, bytes);
   }
 
   /** The events table's queue, for rows written in place; each is then told to added(). */
@@ -237,7 +234,7 @@ export class Ingest {
       if (queue.rows === 0) return;
       const { body, rows } = queue.take();
       const table = TABLES[i] as TableName;
-      parts.push({ table, rows, body, token: `${table}-${this.#tokenPrefix}-${this.#parts++}` });
+      parts.push({ table, format: FORMATS[table], rows, body, token: `${table}-${this.#tokenPrefix}-${this.#parts++}` });
     });
     this.#batches.push({ parts, rows: this.#queuedRows, bytes: this.#queuedBytes });
     this.#batchedBytes += this.#queuedBytes;
@@ -365,13 +362,18 @@ interface Batch {
   bytes: number;
 }
 
-/** Halves a part at a line boundary; the halves' tokens derive from the whole's. */
+/**
+ * Halves a part at a row boundary; the halves' tokens derive from the whole's. Rows past a
+ * RowBinary row that cannot be read to its end go with the second half, which ClickHouse
+ * refuses, until they are the last row left and dropped.
+ */
 function split(p: BatchPart): [BatchPart, BatchPart] {
   const half = Math.floor(p.rows / 2);
   let at = 0;
-  for (let i = 0; i < half; i++) at = p.body.indexOf(10, at) + 1;
+  for (let i = 0; i < half && at >= 0; i++) at = p.format === "RowBinary" ? eventRowEnd(p.body, at) : p.body.indexOf(10, at) + 1;
+  if (at < 0) at = 0;
   return [
-    { table: p.table, rows: half, body: p.body.subarray(0, at), token: `${p.token}.a` },
-    { table: p.table, rows: p.rows - half, body: p.body.subarray(at), token: `${p.token}.b` },
+    { ...p, rows: half, body: p.body.subarray(0, at), token: `${p.token}.a` },
+    { ...p, rows: p.rows - half, body: p.body.subarray(at), token: `${p.token}.b` },
   ];
 }

@@ -1,7 +1,9 @@
 // The recording model: what every protocol engine tells the recorder about a session.
 // Versioned: a stored event carries RECORDING_VERSION, and readers accept every version
 // up to their own, so an old recording stays replayable after the model grows.
-export const RECORDING_VERSION = 1;
+// Version 2: the hash chain covers each event row's RowBinary bytes (version 1: its
+// TabSeparated line with the bytes in base64).
+export const RECORDING_VERSION = 2;
 
 export type Protocol = "ssh" | "postgres" | "http";
 

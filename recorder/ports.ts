@@ -11,9 +11,13 @@ export interface RecorderLogger {
 /** The tables a batch writes to. */
 export type TableName = "events" | "sessions" | "chunks" | "keyframes" | "text";
 
-/** One table's share of a batch: rows as TabSeparated lines, each ended by "\n". */
+/** How a part's rows are written: RowBinary, or TabSeparated lines each ended by "\n". */
+export type RowFormat = "RowBinary" | "TabSeparated";
+
+/** One table's share of a batch. */
 export interface BatchPart {
   table: TableName;
+  format: RowFormat;
   /** Deterministic from the content: a replayed part is recognised and not stored twice. */
   token: string;
   rows: number;

@@ -9,11 +9,10 @@ import type { Ingest } from "./ingest.js";
 import type { LogOnce } from "./log-once.js";
 import { RECORDING_VERSION } from "./model.js";
 import type { RecordingSigner } from "./ports.js";
-import { chunkLine, eventLine, field, sessionLine, type EventKind } from "./tables.js";
+import { num, STORED_EVENT_COLUMNS, storedRowBytes } from "./stored-events.js";
+import { chunkLine, field, sessionLine } from "./tables.js";
 
 export const RECOVERED_REASON = "the gateway stopped before the session ended; sealed at its next start from the events stored";
-
-const num = (v: unknown): number => (typeof v === "number" ? v : Number(v));
 
 async function rows(client: ClickHouseClient, query: string, params: Record<string, unknown>): Promise<Record<string, unknown>[]> {
   return (await client.query({ query, query_params: params, format: "JSONEachRow" })).json<Record<string, unknown>>();
@@ -39,8 +38,7 @@ export async function sealUnended(client: ClickHouseClient, db: string, opts: { 
     const from = last ? num(last.last_seq) + 1 : 0;
     const tail = await rows(
       client,
-      `SELECT seq, toUnixTimestamp64Milli(ts) AS t, kind, channel, offset, base64Encode(data) AS b64, meta, chunk, v, toUnixTimestamp64Milli(started_at) AS s
-       FROM ${db}.events WHERE session_id = {sid:String} AND seq >= {from:UInt64} ORDER BY seq LIMIT 1 BY seq`,
+      `SELECT ${STORED_EVENT_COLUMNS} FROM ${db}.events WHERE session_id = {sid:String} AND seq >= {from:UInt64} ORDER BY seq LIMIT 1 BY seq`,
       { ...sid, from },
     );
     const [totals] = await rows(
@@ -52,10 +50,7 @@ export async function sealUnended(client: ClickHouseClient, db: string, opts: { 
     const escaped = field(sessionId);
     const startedAt = num(s.started);
     if (tail.length > 0) {
-      const lines = tail.map((r) => eventLine(escaped, {
-        seq: num(r.seq), ts: num(r.t), kind: String(r.kind) as EventKind, channel: num(r.channel), offset: num(r.offset), b64: String(r.b64),
-        meta: String(r.meta), chunk: num(r.chunk), v: num(r.v), startedAt: num(r.s),
-      }));
+      const lines = tail.map((r) => storedRowBytes(sessionId, r));
       const hash = chunkHash(prev, lines);
       opts.ingest.add("chunks", chunkLine(escaped, { chunk: count, firstSeq: from, lastSeq: num(tail[tail.length - 1]?.seq), events: tail.length, prev, hash, ts: opts.now(), startedAt }));
       prev = hash;

@@ -1,51 +1,60 @@
-// Writing a row's fields straight into the bytes of a batch, for the one row written per
-// engine call (an event): no template string to build, flatten and encode again. Each writer
-// produces exactly the bytes of the string form (`${n}`, base64), so the line the chain
-// hashes and the verifier rebuilds from strings is the same.
+// RowBinary's field encodings, written straight into the bytes of a batch: integers little
+// endian in their width, strings as an unsigned LEB128 length and the bytes as they are.
+// An event row is written so once per engine call, and rebuilt so by the verifier from what
+// ClickHouse returns; both go through these writers, so they agree byte for byte.
 
-const BASE64 = new TextEncoder().encode("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
-const EQUALS = 0x3d;
-/** Above this, Node's own encoder is faster than the loop below. */
-const NATIVE_BASE64 = 256;
+/** The most bytes a string's length takes (LEB128 of up to 2^35). */
+export const MAX_LENGTH_BYTES = 5;
 
-/** Writes `${n}`; returns the end. */
-export function writeNumber(buf: Buffer, at: number, n: number): number {
-  if (!Number.isSafeInteger(n) || n < 0) return at + buf.write(String(n), at, "latin1");
-  let digits = 1;
-  for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
-  const end = at + digits;
-  let p = end;
-  while (n >= 10) {
-    const q = Math.floor(n / 10);
-    buf[--p] = 48 + (n - q * 10);
-    n = q;
+/** Writes `n` (a whole number, 0 or more) as unsigned LEB128; returns the end. */
+export function writeLength(buf: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    buf[at++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 0x80);
   }
-  buf[p - 1] = 48 + n;
-  return end;
+  buf[at++] = n;
+  return at;
 }
 
-/** The length of `data` in base64. */
-export const base64Length = (bytes: number): number => Math.ceil(bytes / 3) * 4;
+/** Reads an unsigned LEB128 at `at`: [value, end], or null when `buf` ends first. */
+export function readLength(buf: Uint8Array, at: number): [number, number] | null {
+  let n = 0;
+  let scale = 1;
+  while (at < buf.length) {
+    const b = buf[at++] as number;
+    n += (b & 0x7f) * scale;
+    if (b < 0x80) return [n, at];
+    scale *= 0x80;
+    if (scale > 2 ** 35) return null;
+  }
+  return null;
+}
 
-/** Writes `data` as base64 (with padding); returns the end. */
-export function writeBase64(buf: Buffer, at: number, data: Uint8Array): number {
-  const n = data.length;
-  if (n > NATIVE_BASE64) return at + buf.write(Buffer.from(data.buffer, data.byteOffset, n).toString("base64"), at, "latin1");
-  let i = 0;
-  for (; i + 2 < n; i += 3) {
-    const x = ((data[i] as number) << 16) | ((data[i + 1] as number) << 8) | (data[i + 2] as number);
-    buf[at++] = BASE64[x >>> 18] as number;
-    buf[at++] = BASE64[(x >>> 12) & 63] as number;
-    buf[at++] = BASE64[(x >>> 6) & 63] as number;
-    buf[at++] = BASE64[x & 63] as number;
+/** Writes a UInt64 or Int64 of a safe integer; returns the end. */
+export function write64(buf: Buffer, at: number, n: number): number {
+  if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) {
+    buf.writeUInt32LE(n % 0x1_0000_0000, at);
+    buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), at + 4);
+  } else {
+    buf.writeBigInt64LE(BigInt(Math.trunc(n)), at);
   }
-  if (i < n) {
-    const two = i + 1 < n;
-    const x = ((data[i] as number) << 16) | ((two ? (data[i + 1] as number) : 0) << 8);
-    buf[at++] = BASE64[x >>> 18] as number;
-    buf[at++] = BASE64[(x >>> 12) & 63] as number;
-    buf[at++] = two ? (BASE64[(x >>> 6) & 63] as number) : EQUALS;
-    buf[at++] = EQUALS;
+  return at + 8;
+}
+
+/** Writes a string's UTF-8 with its length before it; returns the end. */
+export function writeString(buf: Buffer, at: number, s: string): number {
+  if (s === "") {
+    buf[at] = 0;
+    return at + 1;
   }
-  return at;
+  const bytes = Buffer.byteLength(s, "utf8");
+  at = writeLength(buf, at, bytes);
+  return at + buf.write(s, at, "utf8");
+}
+
+/** Writes bytes with their length before them; returns the end. */
+export function writeBytes(buf: Buffer, at: number, data: Uint8Array): number {
+  at = writeLength(buf, at, data.length);
+  buf.set(data, at);
+  return at + data.length;
 }

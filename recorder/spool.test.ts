@@ -23,9 +23,11 @@ function logger(): RecorderLogger & { warnings: string[] } {
   return { warnings, info() {}, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };
 }
 
+// Events of both formats: an older gateway's spool holds TabSeparated ones.
 const batch = (n: number): BatchPart[] => [
-  { table: "events", token: `events-${n}`, rows: 2, body: Buffer.from(`row ${n} a\nrow ${n} \xff b\n`, "latin1") },
-  { table: "text", token: `text-${n}`, rows: 1, body: Buffer.from(`text ${n}\n`) },
+  { table: "events", format: "RowBinary", token: `events-${n}`, rows: 2, body: Buffer.from(`row ${n} a\x00row ${n} \xff b\x01`, "latin1") },
+  { table: "text", format: "TabSeparated", token: `text-${n}`, rows: 1, body: Buffer.from(`text ${n}\n`) },
+  { table: "events", format: "TabSeparated", token: `v1-${n}`, rows: 1, body: Buffer.from(`s\t${n}\n`) },
 ];
 
 async function drain(spool: Spool): Promise<number[]> {

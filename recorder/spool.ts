@@ -25,7 +25,8 @@ export function encodeRecord(parts: readonly BatchPart[]): Buffer {
   count.writeUInt16BE(parts.length);
   pieces.push(count);
   for (const p of parts) {
-    const table = Buffer.from(p.table, "latin1");
+    // A part in the format of recording version 1 is named by its table alone, as then.
+    const table = Buffer.from(p.format === "TabSeparated" ? p.table : `${p.table}/${p.format}`, "latin1");
     const token = Buffer.from(p.token, "utf8");
     const head = Buffer.alloc(1 + table.length + 2 + token.length + 8);
     let at = head.writeUInt8(table.length);
@@ -51,7 +52,7 @@ function decodePayload(payload: Buffer): BatchPart[] {
   const parts: BatchPart[] = [];
   for (let i = 0; i < count; i++) {
     const tl = payload.readUInt8(at);
-    const table = payload.toString("latin1", at + 1, at + 1 + tl) as TableName;
+    const [table, format] = payload.toString("latin1", at + 1, at + 1 + tl).split("/") as [TableName, string | undefined];
     at += 1 + tl;
     const kl = payload.readUInt16BE(at);
     const token = payload.toString("utf8", at + 2, at + 2 + kl);
@@ -59,7 +60,7 @@ function decodePayload(payload: Buffer): BatchPart[] {
     const rows = payload.readUInt32BE(at);
     const bl = payload.readUInt32BE(at + 4);
     at += 8;
-    parts.push({ table, token, rows, body: payload.subarray(at, at + bl) });
+    parts.push({ table, format: format === "RowBinary" ? "RowBinary" : "TabSeparated", token, rows, body: payload.subarray(at, at + bl) });
     at += bl;
   }
   return parts;

@@ -1,15 +1,19 @@
-// The rows the recorder writes, as TabSeparated lines in a fixed column order. The same
-// line is what goes to ClickHouse and what the hash chain covers, so the verifier rebuilds
-// it from the stored values with these functions and compares.
-import type { TableName } from "./ports.js";
-import { base64Length, writeBase64, writeNumber } from "./row-bytes.js";
+// The rows the recorder writes, in a fixed column order: event rows in RowBinary (their
+// bytes as they came, nothing to encode), the other tables' rows as TabSeparated lines. An
+// event row's bytes are what goes to ClickHouse and what the hash chain covers, so the
+// verifier rebuilds them from the stored values with these functions and compares.
+import type { BatchPart, RowFormat, TableName } from "./ports.js";
+import { MAX_LENGTH_BYTES, readLength, write64, writeBytes, writeString } from "./row-bytes.js";
 
 type Column = readonly [name: string, type: string];
 
-/** Insert columns per table, in line order; the types are the input's, for a file() read. */
+/** How each table's rows are written now. */
+export const FORMATS: Record<TableName, RowFormat> = { events: "RowBinary", sessions: "TabSeparated", chunks: "TabSeparated", keyframes: "TabSeparated", text: "TabSeparated" };
+
+/** Insert columns per table, in row order; the types are the input's, for a file() read. */
 export const COLUMNS: Record<TableName, readonly Column[]> = {
   events: [["session_id", "String"], ["seq", "UInt64"], ["ts_ms", "Int64"], ["kind", "String"], ["channel", "UInt32"], ["offset", "UInt64"],
-    ["b64", "String"], ["meta", "String"], ["chunk", "UInt32"], ["v", "UInt8"], ["start_ms", "Int64"]],
+    ["data", "String"], ["meta", "String"], ["chunk", "UInt32"], ["v", "UInt8"], ["start_ms", "Int64"]],
   sessions: [["session_id", "String"], ["version", "UInt8"], ["start_ms", "Int64"], ["end_ms", "Int64"], ["protocol", "String"], ["grant_id", "String"],
     ["user_id", "String"], ["user_name", "String"], ["target_id", "String"], ["target_name", "String"], ["login", "String"], ["client_address", "String"],
     ["node", "String"], ["redact_parameters", "UInt8"], ["end_reason", "String"], ["events", "UInt64"], ["chunks", "UInt32"], ["bytes_out", "UInt64"],
@@ -21,6 +25,17 @@ export const COLUMNS: Record<TableName, readonly Column[]> = {
   text: [["ts_ms", "Int64"], ["session_id", "String"], ["user_name", "String"], ["target_name", "String"], ["protocol", "String"], ["source", "String"],
     ["channel", "UInt32"], ["offset", "UInt64"], ["seq", "UInt64"], ["line", "String"], ["start_ms", "Int64"]],
 };
+
+/**
+ * Event rows of recording version 1, TabSeparated with the bytes in base64: what an older
+ * gateway left in the spool is sent so.
+ */
+const EVENT_COLUMNS_V1: readonly Column[] = COLUMNS.events.map(([name, type]) => (name === "data" ? ["b64", type] : [name, type]));
+
+/** The columns a part's rows hold. */
+export function columnsOf(part: Pick<BatchPart, "table" | "format">): readonly Column[] {
+  return part.table === "events" && part.format === "TabSeparated" ? EVENT_COLUMNS_V1 : COLUMNS[part.table];
+}
 
 const SPECIAL = /[\\\t\n\r]/;
 const SPECIALS = /[\\\t\n\r]/g;
@@ -47,8 +62,8 @@ export type EventKind = "start" | "channel_open" | "output" | "input" | "resize"
 
 export const EVENT_KINDS: readonly EventKind[] = ["start", "channel_open", "output", "input", "resize", "channel_close", "sftp", "sql", "http", "end"];
 
-export interface EventRow {
-  sessionId: string;
+/** An event row of recording version 1 as the verifier rebuilds it: a TabSeparated line. */
+export interface EventRowV1 {
   seq: number;
   ts: number;
   kind: EventKind;
@@ -68,75 +83,102 @@ function jsonField(json: string): string {
   return json.indexOf("\\") === -1 ? json : json.replaceAll("\\", "\\\\");
 }
 
-/** `sid` is field(sessionId), passed in so a recording escapes its id once. `meta` is JSON or "". */
-export function eventLine(sid: string, r: Omit<EventRow, "sessionId">): string {
-  return `${eventHead(sid, r)}${r.b64}${eventTail(r)}`;
+/** A version 1 event row's line (without its "\n"); `sid` is field(sessionId). */
+export function eventLineV1(sid: string, r: EventRowV1): string {
+  return `${sid}\t${r.seq}\t${r.ts}\t${r.kind}\t${r.channel}\t${r.offset}\t${r.b64}\t${jsonField(r.meta)}\t${r.chunk}\t${r.v}\t${r.startedAt}`;
 }
 
-/** The event line up to its base64 field (ending in its tab): eventLine is head, b64, tail. */
-export function eventHead(sid: string, r: Pick<EventRow, "seq" | "ts" | "kind" | "channel" | "offset">): string {
-  return `${sid}\t${r.seq}\t${r.ts}\t${r.kind}\t${r.channel}\t${r.offset}\t`;
-}
-
-/** The event line after its base64 field (from its tab on). */
-export function eventTail(r: Pick<EventRow, "meta" | "chunk" | "v" | "startedAt">): string {
-  return `\t${jsonField(r.meta)}\t${r.chunk}\t${r.v}\t${r.startedAt}`;
-}
-
-/** What of an event row is the same for a whole session, as bytes: the escaped id and the start. */
+/** What of an event row is the same for a whole session, as bytes: the id and the start. */
 export interface EventRowFixed {
+  /** The session id as a RowBinary string. */
   sid: Buffer;
-  startedAt: Buffer;
+  startedAt: number;
 }
 
-export function eventRowFixed(sid: string, startedAt: number): EventRowFixed {
-  return { sid: Buffer.from(sid), startedAt: Buffer.from(String(startedAt)) };
+export function eventRowFixed(sessionId: string, startedAt: number): EventRowFixed {
+  const id = wellFormed(sessionId);
+  const sid = Buffer.alloc(MAX_LENGTH_BYTES + Buffer.byteLength(id));
+  return { sid: sid.subarray(0, writeString(sid, 0, id)), startedAt };
 }
 
-const KIND_BYTES = new Map(EVENT_KINDS.map((k) => [k, Buffer.from(k)]));
-/** Room for the numbers, tabs and kind of a row: seven numbers of up to 20 characters, ten tabs, a kind. */
-const ROW_FIXED_ROOM = 7 * 20 + 10 + 16 + 1;
+const KIND_BYTES = new Map(EVENT_KINDS.map((k) => {
+  const b = Buffer.alloc(1 + k.length);
+  writeString(b, 0, k);
+  return [k, b];
+}));
+/** Room for everything of a row but its id, data and meta: the numbers, the kind, two lengths. */
+const ROW_FIXED_ROOM = 8 + 8 + 16 + 4 + 8 + 2 * MAX_LENGTH_BYTES + 4 + 1 + 8;
 
 /** The most bytes writeEventRow writes for these contents. */
 export function eventRowRoom(fixed: EventRowFixed, data: Uint8Array | null, meta: string): number {
-  // jsonField at most doubles the characters, and UTF-8 takes at most 3 bytes for each.
-  return fixed.sid.length + fixed.startedAt.length + ROW_FIXED_ROOM + (data ? base64Length(data.length) : 0) + meta.length * 6;
+  return fixed.sid.length + ROW_FIXED_ROOM + (data ? data.length : 0) + meta.length * 3;
 }
 
 /**
- * Writes the event's line and "\n" from `at` (byte for byte eventLine's, with `data` as its
- * base64); returns the end. `meta` is well-formed JSON or "". The caller made room (eventRowRoom).
+ * Writes the event's row in RowBinary from `at` (the columns of COLUMNS.events); returns the
+ * end. `meta` is well-formed JSON or "". The caller made room (eventRowRoom).
  */
 export function writeEventRow(buf: Buffer, at: number, fixed: EventRowFixed, seq: number, ts: number, kind: EventKind, channel: number, offset: number,
   data: Uint8Array | null, meta: string, chunk: number, v: number): number {
   // set(), not copy(): for a few dozen bytes it is the cheaper call.
   buf.set(fixed.sid, at);
-  at += fixed.sid.length;
-  buf[at++] = 9;
-  at = writeNumber(buf, at, seq);
-  buf[at++] = 9;
-  at = writeNumber(buf, at, ts);
-  buf[at++] = 9;
+  at = write64(buf, at + fixed.sid.length, seq);
+  at = write64(buf, at, ts);
   const kindBytes = KIND_BYTES.get(kind) as Buffer;
   buf.set(kindBytes, at);
   at += kindBytes.length;
-  buf[at++] = 9;
-  at = writeNumber(buf, at, channel);
-  buf[at++] = 9;
-  at = writeNumber(buf, at, offset);
-  buf[at++] = 9;
-  if (data) at = writeBase64(buf, at, data);
-  buf[at++] = 9;
-  if (meta !== "") at += buf.write(jsonField(meta), at, "utf8");
-  buf[at++] = 9;
-  at = writeNumber(buf, at, chunk);
-  buf[at++] = 9;
-  at = writeNumber(buf, at, v);
-  buf[at++] = 9;
-  buf.set(fixed.startedAt, at);
-  at += fixed.startedAt.length;
-  buf[at++] = 10;
-  return at;
+  at = buf.writeUInt32LE(channel, at);
+  at = write64(buf, at, offset);
+  if (data) at = writeBytes(buf, at, data);
+  else buf[at++] = 0;
+  at = writeString(buf, at, meta);
+  at = buf.writeUInt32LE(chunk, at);
+  buf[at++] = v;
+  return write64(buf, at, fixed.startedAt);
+}
+
+/** An event row as stored, for rebuilding its bytes. */
+export interface StoredEventRow {
+  seq: number;
+  ts: number;
+  kind: EventKind;
+  channel: number;
+  offset: number;
+  data: Buffer;
+  meta: string;
+  chunk: number;
+  v: number;
+  startedAt: number;
+}
+
+/**
+ * The bytes a stored event row had when its chain hashed it: version 1 rows were
+ * TabSeparated lines ended by "\n", later ones RowBinary.
+ */
+export function eventRowBytes(sessionId: string, r: StoredEventRow): Buffer {
+  if (r.v <= 1) return Buffer.from(`${eventLineV1(field(wellFormed(sessionId)), { ...r, b64: r.data.toString("base64") })}\n`);
+  const fixed = eventRowFixed(sessionId, r.startedAt);
+  const meta = wellFormed(r.meta);
+  const buf = Buffer.alloc(eventRowRoom(fixed, r.data, meta));
+  return buf.subarray(0, writeEventRow(buf, 0, fixed, r.seq, r.ts, r.kind, r.channel, r.offset, r.data, meta, r.chunk, r.v));
+}
+
+/** Where the RowBinary event row that starts at `at` ends, or -1 when `body` ends first. */
+export function eventRowEnd(body: Uint8Array, at: number): number {
+  const skipString = (from: number): number => {
+    const length = readLength(body, from);
+    return length === null ? -1 : length[1] + length[0];
+  };
+  let p = skipString(at);
+  if (p < 0) return -1;
+  p = skipString(p + 16);
+  if (p < 0) return -1;
+  p = skipString(p + 12);
+  if (p < 0) return -1;
+  p = skipString(p);
+  if (p < 0) return -1;
+  p += 13;
+  return p <= body.length ? p : -1;
 }
 
 export interface SessionRow {

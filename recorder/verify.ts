@@ -8,7 +8,7 @@ import { chunkHash, digestMessage, genesis } from "./chain.js";
 import { cause } from "./clickhouse.js";
 import { RecorderError } from "./errors.js";
 import type { RecordingVerifier } from "./ports.js";
-import { eventLine, field, type EventKind } from "./tables.js";
+import { num, STORED_EVENT_COLUMNS, storedRowBytes } from "./stored-events.js";
 
 export type VerifyProblemKind = "modified" | "missing" | "reordered" | "inserted" | "truncated";
 
@@ -46,7 +46,6 @@ interface ChunkRow {
 }
 
 const PAGE = 50_000;
-const num = (v: unknown): number => (typeof v === "number" ? v : Number(v));
 
 async function rows<T>(client: ClickHouseClient, query: string, params: Record<string, unknown>): Promise<T[]> {
   try {
@@ -76,27 +75,22 @@ export async function verifySession(client: ClickHouseClient, db: string, sessio
     return report;
   };
 
-  // Lines by seq, read a page of seqs at a time; rows stored twice with the same content count once.
-  const escapedSid = field(sessionId);
-  let page: Map<number, { lines: string[]; chunk: number }> = new Map();
+  // Rows by seq, read a page of seqs at a time; rows stored twice with the same content count once.
+  let page: Map<number, { lines: Buffer[]; chunk: number }> = new Map();
   let pageFrom = -1;
-  const linesOf = async (seq: number): Promise<{ lines: string[]; chunk: number }> => {
+  const linesOf = async (seq: number): Promise<{ lines: Buffer[]; chunk: number }> => {
     if (seq < pageFrom || seq >= pageFrom + PAGE || pageFrom < 0) {
       pageFrom = seq;
       page = new Map();
       const found = await rows<Record<string, unknown>>(
         client,
-        `SELECT seq, toUnixTimestamp64Milli(ts) AS t, kind, channel, offset, base64Encode(data) AS b64, meta, chunk, v, toUnixTimestamp64Milli(started_at) AS s
-         FROM ${db}.events WHERE session_id = {sid:String} AND seq >= {from:UInt64} AND seq < {to:UInt64} ORDER BY seq`,
+        `SELECT ${STORED_EVENT_COLUMNS} FROM ${db}.events WHERE session_id = {sid:String} AND seq >= {from:UInt64} AND seq < {to:UInt64} ORDER BY seq`,
         { sid: sessionId, from: pageFrom, to: pageFrom + PAGE },
       );
       for (const r of found) {
-        const line = eventLine(escapedSid, {
-          seq: num(r.seq), ts: num(r.t), kind: String(r.kind) as EventKind, channel: num(r.channel), offset: num(r.offset), b64: String(r.b64),
-          meta: String(r.meta), chunk: num(r.chunk), v: num(r.v), startedAt: num(r.s),
-        });
+        const line = storedRowBytes(sessionId, r);
         const entry = page.get(num(r.seq)) ?? { lines: [], chunk: num(r.chunk) };
-        if (!entry.lines.includes(line)) entry.lines.push(line);
+        if (!entry.lines.some((l) => l.equals(line))) entry.lines.push(line);
         page.set(num(r.seq), entry);
       }
     }
@@ -117,13 +111,13 @@ export async function verifySession(client: ClickHouseClient, db: string, sessio
       if (instead || c.first < nextSeq) return fail("reordered", i, nextSeq, `chunk ${i} is out of order: it holds events ${c.first}..${c.last}, where events from ${nextSeq} belong`);
       return fail("missing", i, nextSeq, `chunk ${i} starts at event ${c.first}, but the chain stopped at ${nextSeq}: events ${nextSeq}..${c.first - 1} are missing`);
     }
-    const lines: string[] = [];
+    const lines: Buffer[] = [];
     for (let seq = c.first; seq <= c.last; seq++) {
       const found = await linesOf(seq);
       if (found.lines.length === 0) return fail("missing", i, seq, `chunk ${i}: event ${seq} is missing`);
       if (found.lines.length > 1) return fail("inserted", i, seq, `chunk ${i}: event ${seq} is stored ${found.lines.length} times with different content`);
       if (found.chunk !== i) return fail("reordered", i, seq, `chunk ${i} is out of order: event ${seq} in its place was written in chunk ${found.chunk}`);
-      lines.push(found.lines[0] as string);
+      lines.push(found.lines[0] as Buffer);
     }
     if (lines.length !== c.events) return fail("modified", i, null, `chunk ${i}: its row says ${c.events} events, its range holds ${lines.length}`);
     if (c.prev !== prev) {

@@ -92,7 +92,7 @@ export class SwitchableSink implements RecordSink {
     this.#inner = inner;
   }
 
-  static over(ch: ClickHouseHandle, database: string, localDir: string | null = null): SwitchableSink {
+  static over(ch: ClickHouseHandle, database: string, localDir = tempDir("jitgate-ingest-")): SwitchableSink {
     return new SwitchableSink(clickHouseSink({ client: ch.client, database, localDir }));
   }
 

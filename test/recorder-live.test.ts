@@ -11,7 +11,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 async function setup() {
   const { ch } = await embedded();
   const database = freshDatabase();
-  const recorder = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), limits: { flushMs: 50 } });
+  const recorder = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), localInsertDir: tempDir(), limits: { flushMs: 50 } });
   const reader = new RecordingReader({ client: ch.client, database, recorder });
   return { recorder, reader };
 }

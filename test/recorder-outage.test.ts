@@ -42,7 +42,7 @@ describe("recorder ingest under trouble", () => {
     const database = freshDatabase();
     const sink = SwitchableSink.over(ch, database);
     const logger = keptLogger();
-    const recorder = await createRecorder({ client: ch.client, database, logger, spoolDir: tempDir(), sink, limits: { flushMs: 20, batchRows: 500, retryMinMs: 20, retryMaxMs: 100 }, chain: { events: 64 }, now: tickingClock() });
+    const recorder = await createRecorder({ client: ch.client, database, logger, spoolDir: tempDir(), localInsertDir: tempDir(), sink, limits: { flushMs: 20, batchRows: 500, retryMinMs: 20, retryMaxMs: 100 }, chain: { events: 64 }, now: tickingClock() });
     const reader = new RecordingReader({ client: ch.client, database });
 
     const starts = Array.from({ length: 8 }, () => sessionStart());
@@ -79,7 +79,7 @@ describe("recorder ingest under trouble", () => {
   it("does not store a batch twice when ClickHouse stored it but the answer was lost", async () => {
     const { ch } = await embedded();
     const database = freshDatabase();
-    const real = clickHouseSink({ client: ch.client, database });
+    const real = clickHouseSink({ client: ch.client, database, localDir: tempDir() });
     let lose = 3;
     const sink: RecordSink = {
       async insert(part) {
@@ -87,7 +87,7 @@ describe("recorder ingest under trouble", () => {
         if (lose-- > 0) throw new Error("socket hang up");
       },
     };
-    const recorder = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), sink, limits: { flushMs: 10, retryMinMs: 10 }, now: tickingClock() });
+    const recorder = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), localInsertDir: tempDir(), sink, limits: { flushMs: 10, retryMinMs: 10 }, now: tickingClock() });
     const s = sessionStart();
     const rec = recorder.open(s);
     for (let i = 0; i < 100; i++) rec.output(0, text(`row ${i}\n`));
@@ -134,7 +134,7 @@ describe("recorder ingest under trouble", () => {
     const keys = generateKeyPairSync("ed25519");
     const signer = ed25519Signer(keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString());
     const crashing = SwitchableSink.over(ch, database);
-    const first = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), sink: crashing, signer, chain: { events: 10 }, now: tickingClock() });
+    const first = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), localInsertDir: tempDir(), sink: crashing, signer, chain: { events: 10 }, now: tickingClock() });
     const s = sessionStart();
     const rec = first.open(s);
     rec.channelOpen({ channel: 0, type: "exec", pty: null, command: "make deploy" });
@@ -142,7 +142,7 @@ describe("recorder ingest under trouble", () => {
     await first.flush();
     crashing.down = true; // the process dies here: nothing more of it reaches ClickHouse
 
-    const second = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), signer, sealUnended: true });
+    const second = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), localInsertDir: tempDir(), signer, sealUnended: true });
     await second.recovered();
     await second.flush();
     const reader = new RecordingReader({ client: ch.client, database, verifier: ed25519Verifier([keys.publicKey]) });
@@ -157,7 +157,7 @@ describe("recorder ingest under trouble", () => {
     const sink = SwitchableSink.over(ch, database);
     sink.refuse = (part: BatchPart) => part.table === "events" && part.body.includes("POISON");
     const logger = keptLogger();
-    const recorder = await createRecorder({ client: ch.client, database, logger, spoolDir: tempDir(), sink, limits: { flushMs: 10 } });
+    const recorder = await createRecorder({ client: ch.client, database, logger, spoolDir: tempDir(), localInsertDir: tempDir(), sink, limits: { flushMs: 10 } });
     const s = sessionStart({ protocol: "postgres" });
     const rec = recorder.open(s);
     for (let i = 0; i < 200; i++) {
@@ -176,14 +176,36 @@ describe("recorder ingest under trouble", () => {
   it("reports a batch ClickHouse itself refuses as refused, not as an outage", async () => {
     const { ch } = await embedded();
     const database = freshDatabase();
-    await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir() }).then((r) => r.close());
-    for (const localDir of [null, tempDir()]) {
-      const sink = clickHouseSink({ client: ch.client, database, localDir });
-      const err = await sink.insert({ table: "events", token: `bad-${String(localDir)}`, rows: 1, body: Buffer.from("s\tnot-a-number\t1\toutput\t0\t0\t\t\t0\t1\t1\n") }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(RecorderError);
-      expect((err as RecorderError).code).toBe("BATCH_REFUSED");
+    await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), localInsertDir: tempDir() }).then((r) => r.close());
+    const sink = clickHouseSink({ client: ch.client, database, localDir: tempDir() });
+    // A version 1 row with a bad number, and a RowBinary row cut short in its data.
+    const cut = Buffer.from([1, 0x73, ...new Array<number>(16).fill(0), 6, ...Buffer.from("output"), 0, 0, 0, 0, ...new Array<number>(8).fill(0), 100, 1, 2]);
+    const bad = [
+      { format: "TabSeparated" as const, body: Buffer.from("s\tnot-a-number\t1\toutput\t0\t0\t\t\t0\t1\t1\n") },
+      { format: "RowBinary" as const, body: cut },
+    ];
+    for (const { format, body } of bad) {
+      const err = await sink.insert({ table: "events", format, token: `bad-${format}`, rows: 1, body }).catch((e: unknown) => e);
+      expect(err, format).toBeInstanceOf(RecorderError);
+      expect((err as RecorderError).code, format).toBe("BATCH_REFUSED");
       expect((err as RecorderError).message).not.toContain("not-a-number");
     }
+    // chdb would take an inline body as text, and RowBinary rows with it: refused at once.
+    expect(() => clickHouseSink({ client: ch.client, database })).toThrow(/give the sink a directory/);
+  });
+
+  it("leaves no insert token behind in the embedded engine's session for a later insert to be dropped by", async () => {
+    const { ch } = await embedded();
+    const database = freshDatabase();
+    await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), localInsertDir: tempDir() }).then((r) => r.close());
+    const sink = clickHouseSink({ client: ch.client, database, localDir: tempDir() });
+    const line = (seq: number) => Buffer.from(`s\t${seq}\t1\tstart\t0\t0\t\t{}\t0\t1\t${Date.now()}\n`);
+    await sink.insert({ table: "events", format: "TabSeparated", token: "only-once", rows: 1, body: line(0) });
+    await ch.client.command({ query: `INSERT INTO ${database}.events (session_id, seq, ts_ms, kind, channel, offset, meta, chunk, v, start_ms) VALUES ('s', 1, 1, 'start', 0, 0, '{}', 0, 1, ${Date.now()})` });
+    await sink.insert({ table: "events", format: "TabSeparated", token: "only-once", rows: 1, body: line(2) });
+    const rs = await ch.client.query({ query: `SELECT groupArray(seq) AS seqs FROM (SELECT seq FROM ${database}.events ORDER BY seq)`, format: "JSONEachRow" });
+    // The plain insert is kept; the second part with the first one's token is the replay it claims to be.
+    expect(((await rs.json()) as { seqs: unknown[] }[])[0]?.seqs.map(Number)).toEqual([0, 1]);
   });
 
   it("pushes back on the engine above the high-water mark and lets it go below the low one", async () => {
@@ -191,9 +213,9 @@ describe("recorder ingest under trouble", () => {
     const database = freshDatabase();
     let release: () => void = () => {};
     const gate = new Promise<void>((r) => (release = r));
-    const real = clickHouseSink({ client: ch.client, database });
+    const real = clickHouseSink({ client: ch.client, database, localDir: tempDir() });
     const sink: RecordSink = { insert: async (p) => (await gate, real.insert(p)) };
-    const recorder = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), sink, limits: { highWaterBytes: 256 << 10, lowWaterBytes: 128 << 10, flushMs: 5 } });
+    const recorder = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), localInsertDir: tempDir(), sink, limits: { highWaterBytes: 256 << 10, lowWaterBytes: 128 << 10, flushMs: 5 } });
     const rec = recorder.open(sessionStart());
     const chunk = new Uint8Array(8192).fill(65);
     let accepted = 0;
@@ -226,7 +248,7 @@ describe("recorder ingest under trouble", () => {
       finish: () => Promise.resolve(),
       dispose() {},
     });
-    const recorder = await createRecorder({ client: ch.client, database, logger, spoolDir: tempDir(), terminal: broken as never, now: tickingClock() });
+    const recorder = await createRecorder({ client: ch.client, database, logger, spoolDir: tempDir(), localInsertDir: tempDir(), terminal: broken as never, now: tickingClock() });
     const reader = new RecordingReader({ client: ch.client, database, recorder });
     const s = sessionStart({ protocol: "ssh", userName: "tab\tand\nnewline", targetName: "back\\slash" });
     const rec = recorder.open(s);

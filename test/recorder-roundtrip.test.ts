@@ -9,7 +9,7 @@ import { closeEmbedded, embedded, freshDatabase, keptLogger, sessionStart, tempD
 
 afterAll(closeEmbedded);
 
-async function setup(opts: { signed?: boolean; viaFile?: boolean; now?: () => number } = {}) {
+async function setup(opts: { signed?: boolean; now?: () => number } = {}) {
   const { ch } = await embedded();
   const database = freshDatabase();
   const logger = keptLogger();
@@ -18,7 +18,7 @@ async function setup(opts: { signed?: boolean; viaFile?: boolean; now?: () => nu
   const recorder = await createRecorder({
     client: ch.client, database, logger, spoolDir: tempDir(), signer,
     // A quote and a backslash in the path: it goes into the insert as a literal.
-    localInsertDir: opts.viaFile === false ? null : tempDir("jitgate-ingest-it's\\here-"), keyframeIntervalMs: 50, now: opts.now,
+    localInsertDir: tempDir("jitgate-ingest-it's\\here-"), keyframeIntervalMs: 50, now: opts.now,
   });
   const reader = new RecordingReader({ client: ch.client, database, recorder, verifier: ed25519Verifier([keys.publicKey]) });
   return { ch, database, recorder, reader, logger };
@@ -139,7 +139,7 @@ describe("recorder round trip", () => {
   });
 
   it("keeps SQL statements with their outcome, parameters redacted when the policy says so", async () => {
-    const { recorder, reader } = await setup({ viaFile: false });
+    const { recorder, reader } = await setup();
     const plain = sessionStart({ protocol: "postgres", targetName: "billing-db", login: "billing_admin" });
     const redacted = sessionStart({ protocol: "postgres", targetName: "billing-db", login: "billing_admin", redactParameters: true });
     for (const s of [plain, redacted]) {

@@ -1,8 +1,10 @@
 // Verification names what was done to a stored session: a modified row, a deleted row or
 // chunk, an inserted row, chunks put out of order, a forged or re-signed final digest.
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRecorder, ed25519Signer, ed25519Verifier, RecordingReader, type Recorder } from "../recorder/index.js";
+import { chunkHash, genesis } from "../recorder/chain.js";
+import { clickHouseSink, createRecorder, ed25519Signer, ed25519Verifier, RecordingReader, type BatchPart, type Recorder } from "../recorder/index.js";
+import { chunkLine, eventLineV1, field, sessionLine, type EventRowV1 } from "../recorder/tables.js";
 import { closeEmbedded, embedded, freshDatabase, keptLogger, sessionStart, tempDir, tickingClock } from "./recorder-kit.js";
 
 const keys = generateKeyPairSync("ed25519");
@@ -14,7 +16,7 @@ beforeAll(async () => {
   const { ch } = await embedded();
   const signer = ed25519Signer(keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString());
   // Chunks of 8 events: event n is in chunk floor(n / 8).
-  recorder = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), signer, chain: { events: 8 } });
+  recorder = await createRecorder({ client: ch.client, database, logger: keptLogger(), spoolDir: tempDir(), localInsertDir: tempDir(), signer, chain: { events: 8 } });
   reader = new RecordingReader({ client: ch.client, database, recorder, verifier: ed25519Verifier([keys.publicKey]) });
 });
 
@@ -23,7 +25,7 @@ afterAll(async () => {
   await closeEmbedded();
 });
 
-/** A sealed session of 48 events (start, 46 statements, end): chunks 0..5. */
+/** A sealed session of 48 events (start, 46 statements, end): chunks 0..5, all visible. */
 async function recorded(): Promise<string> {
   const s = sessionStart({ protocol: "postgres" });
   const rec = recorder.open(s);
@@ -33,9 +35,13 @@ async function recorded(): Promise<string> {
   // before every part is visible to the next query, and the tampering below reads them.
   const { ch } = await embedded();
   for (let waited = 0; ; waited += 20) {
-    const rs = await ch.client.query({ query: `SELECT count() AS n FROM ${database}.chunks WHERE session_id = {sid:String}`, query_params: { sid: s.sessionId }, format: "JSONEachRow" });
-    if (Number(((await rs.json()) as { n: unknown }[])[0]?.n) === 6) break;
-    if (waited > 10_000) throw new Error(`the session's 6 chunk rows are not all visible 10 s after its end`);
+    const rs = await ch.client.query({
+      query: `SELECT (SELECT count() FROM ${database}.chunks WHERE session_id = {sid:String}) AS c, (SELECT count() FROM ${database}.events WHERE session_id = {sid:String}) AS e`,
+      query_params: { sid: s.sessionId }, format: "JSONEachRow",
+    });
+    const [seen] = (await rs.json()) as { c: unknown; e: unknown }[];
+    if (Number(seen?.c) === 6 && Number(seen?.e) === 48) break;
+    if (waited > 10_000) throw new Error(`the session's 6 chunk rows and 48 events are not all visible 10 s after its end`);
     await new Promise((r) => setTimeout(r, 20));
   }
   return s.sessionId;
@@ -158,7 +164,7 @@ describe("recording verification across batches", () => {
     // A batch every 4 rows and one chunk for the whole session: the chunk's rows are still to
     // be hashed when their batch is stored and its buffer takes the next rows.
     const small = await createRecorder({
-      client: ch.client, database: db, logger: keptLogger(), spoolDir: tempDir(), now: tickingClock(), chain: { events: 1_000 }, limits: { batchRows: 4, flushMs: 5 },
+      client: ch.client, database: db, logger: keptLogger(), spoolDir: tempDir(), localInsertDir: tempDir(), now: tickingClock(), chain: { events: 1_000 }, limits: { batchRows: 4, flushMs: 5 },
     });
     try {
       const s = sessionStart();
@@ -174,5 +180,29 @@ describe("recording verification across batches", () => {
     } finally {
       await small.close();
     }
+  });
+
+  it("verifies a session recorded by an earlier gateway, its event rows TabSeparated with their bytes in base64", async () => {
+    const { ch } = await embedded();
+    const sessionId = randomUUID();
+    const startedAt = Date.now() - 60_000;
+    const sid = field(sessionId);
+    const rows: EventRowV1[] = [
+      { seq: 0, ts: startedAt, kind: "start", channel: 0, offset: 0, b64: "", meta: '{"protocol":"ssh"}', chunk: 0, v: 1, startedAt },
+      { seq: 1, ts: startedAt + 5, kind: "output", channel: 0, offset: 0, b64: Buffer.from("a\tb\\c\n").toString("base64"), meta: "", chunk: 0, v: 1, startedAt },
+      { seq: 2, ts: startedAt + 9, kind: "end", channel: 0, offset: 0, b64: "", meta: '{"reason":"done \\o/"}', chunk: 0, v: 1, startedAt },
+    ];
+    const lines = rows.map((r) => `${eventLineV1(sid, r)}\n`);
+    const hash = chunkHash(genesis(sessionId), lines.map((l) => Buffer.from(l)));
+    const part = (table: BatchPart["table"], body: string): BatchPart => ({ table, format: "TabSeparated", token: `v1-${table}-${sessionId}`, rows: body.split("\n").length - 1, body: Buffer.from(body) });
+    const sink = clickHouseSink({ client: ch.client, database, localDir: tempDir() });
+    await sink.insert(part("events", lines.join("")));
+    await sink.insert(part("chunks", `${chunkLine(sid, { chunk: 0, firstSeq: 0, lastSeq: 2, events: 3, prev: genesis(sessionId), hash, ts: startedAt + 9, startedAt })}\n`));
+    await sink.insert(part("sessions", `${sessionLine({
+      sessionId, version: 1, startedAt, endedAt: startedAt + 9, protocol: "ssh", grantId: "g", userId: "u", userName: "alice", targetId: "t", targetName: "web-1",
+      login: "root", clientAddress: "127.0.0.1:1", node: "n", redactParameters: false, endReason: "done", events: 3, chunks: 1, bytesOut: 6, bytesIn: 0,
+      digest: hash, keyId: "", signature: "", v: 1,
+    })}\n`));
+    expect(await reader.verify(sessionId)).toMatchObject({ ok: true, sealed: true, chunks: 1, events: 3, problem: null });
   });
 });

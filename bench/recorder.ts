@@ -8,7 +8,7 @@
 // hold: every terminal byte and statement, no gap in any session's seq, nothing twice.
 //
 // Then bulk output: one exec session (no pty) writing 32 KiB blocks, as ssh2 delivers `head -c`,
-// in MiB per second until stored.
+// in MiB per second until stored; and the same bytes stored with bare inserts, no recorder.
 //
 //   node dist/bench/recorder.js [--sessions N] [--seconds N] [--pty-share PERCENT] [--bulk-mb N]
 import { randomBytes, randomUUID } from "node:crypto";
@@ -30,7 +30,7 @@ const USAGE = `usage: node dist/bench/recorder.js [--sessions N] [--seconds N] [
 percent of them (default 70) are SSH shells on a pty (keystrokes and screen output, rendered
 by the terminal indexer), the rest PostgreSQL sessions (one event per statement). Then the
 same number of rows goes into ClickHouse with bare inserts. Last, --bulk-mb MiB (default 128)
-of exec output in 32 KiB blocks through one recording.`;
+of exec output in 32 KiB blocks through one recording, and the same bytes with bare inserts.`;
 
 const LINES = [
   "total 48\r\ndrwxr-xr-x  2 root root 4096 Jan  1 12:00 \x1b[01;34mbin\x1b[0m\r\n",
@@ -151,6 +151,32 @@ async function recorderRun(ch: ClickHouseHandle, dir: string, sessions: number, 
   return { load, written, elapsed, stored, distinct, gaps, terminalBytes, statements, lossless, calls, cpuMs: (cpu.user + cpu.system) / 1000, gc };
 }
 
+/**
+ * The same bulk output as bulkRun stored with bare inserts: 32 KiB event rows written into
+ * batches of the recorder's size and inserted one after another, no recorder. What ClickHouse
+ * alone costs to store a MiB here.
+ */
+async function bareBulkRun(ch: ClickHouseHandle, dir: string, mb: number) {
+  const database = "bench_bare_bulk";
+  await migrate(ch.client, database);
+  const sink = clickHouseSink({ client: ch.client, database, localDir: join(dir, "bare-bulk") });
+  const block = randomBytes(32 << 10);
+  const fixed = eventRowFixed(randomUUID(), Date.now());
+  const perBatch = Math.floor(DEFAULT_INGEST_LIMITS.batchBytes / block.length);
+  const body = Buffer.allocUnsafe(perBatch * eventRowRoom(fixed, block, ""));
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let seq = 0, batch = 0; seq < mb * 32; batch++) {
+    let at = 0;
+    const first = seq;
+    for (; seq < Math.min(mb * 32, first + perBatch); seq++) at = writeEventRow(body, at, fixed, seq, Date.now(), "output", 0, seq * block.length, block, "", 0, RECORDING_VERSION);
+    await sink.insert({ table: "events", format: "RowBinary", token: `bare-bulk-${batch}`, rows: seq - first, body: body.subarray(0, at) });
+  }
+  const elapsed = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { mibPerSecond: mb / (elapsed / 1000), cpuMsPerMib: (cpu.user + cpu.system) / 1000 / mb };
+}
+
 async function bulkRun(ch: ClickHouseHandle, dir: string, mb: number) {
   const recorder = await createRecorder({
     client: ch.client, database: "bench_recorder_bulk", logger: jsonLogger("warn"), spoolDir: join(dir, "bulk-spool"), localInsertDir: join(dir, "bulk-ingest"),
@@ -223,6 +249,7 @@ main(async () => {
     // The direct path stores as many event rows as the recorder did.
     const file = await directRun(ch, dir, r.stored);
     const bulk = bulkMb > 0 ? await bulkRun(ch, dir, bulkMb) : null;
+    const bareBulk = bulkMb > 0 ? await bareBulkRun(ch, dir, bulkMb) : null;
     const rate = (n: number, ms: number) => n / (ms / 1000);
     printTable("recorder ingest (events through the recorder until all are in ClickHouse, vs bare inserts of as many event rows)", [
       { measure: "event rows per second", jitgate: rate(r.stored, r.elapsed), direct: rate(r.stored, file.elapsed), digits: 0 },
@@ -250,6 +277,10 @@ main(async () => {
       ...(bulk ? [
         [`bulk exec output, ${bulkMb} MiB in 32 KiB blocks: MiB per second until stored`, bulk.mibPerSecond.toFixed(1)],
         ["bulk exec output: CPU ms per MiB (whole process)", bulk.cpuMsPerMib.toFixed(1)],
+      ] : []),
+      ...(bareBulk ? [
+        ["the same bulk with bare inserts (no recorder): MiB per second", bareBulk.mibPerSecond.toFixed(1)],
+        ["the same bulk with bare inserts: CPU ms per MiB (whole process)", bareBulk.cpuMsPerMib.toFixed(1)],
       ] : []),
     ]);
     if (!r.lossless) fail(`lost or duplicated events: ${r.stored} rows (${r.distinct} distinct, ${r.gaps} sessions with gaps), terminal bytes ${r.terminalBytes} of ${r.load.terminalBytes}, statements ${r.statements} of ${r.load.sqlEvents}`);

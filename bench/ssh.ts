@@ -199,6 +199,33 @@ async function run(): Promise<void> {
     const shipped = await enrol(remote, "shipped");
     const paths = [direct, gateway];
 
+    // 4. Memory, measured first: the gateway's resident set with N idle pty shells against none.
+    // After the bulk phase the embedded ClickHouse gives back memory for a while, and that drift
+    // (hundreds of MiB) would swamp the sessions' share.
+    const pid = gw.proc.pid ?? 0;
+    // The embedded ClickHouse and the collector move the resident set too: medians of a few samples.
+    const settled = async () => {
+      const xs: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        await sleep(500);
+        xs.push(rssBytes(pid));
+      }
+      return median(xs);
+    };
+    const before = await settled();
+    const open: ssh2.Client[] = [];
+    for (let i = 0; i < sessions; i += 20) {
+      const batch = await Promise.all(Array.from({ length: Math.min(20, sessions - i) }, async () => {
+        const c = await connect(gateway, pair.private);
+        await new Promise<void>((res, rej) => c.shell({ term: "xterm", rows: 24, cols: 80 }, (err, ch) => (err ? rej(err) : (ch.resume(), res()))));
+        return c;
+      }));
+      open.push(...batch);
+    }
+    const after = await settled();
+    for (const c of open) c.end();
+    const perSession = (after - before) / sessions / 1024 / 1024;
+
     // 1. Bulk: seconds for N MiB, less the seconds for `true` (handshake and teardown). Also
     // through a gateway whose recordings go to a ClickHouse elsewhere (the stand-in).
     // The CPU the bulk read costs, per MiB: the whole machine's (client, sshd, gateway and the
@@ -234,30 +261,6 @@ async function run(): Promise<void> {
     // 3. Handshakes.
     const hs = new Map<string, number[]>(paths.map((p) => [p.name, []]));
     for (const p of [direct, gateway, gateway, direct]) hs.get(p.name)?.push(await handshakes(p, pair.private, Math.ceil(logins / 2), concurrency));
-    // 4. Memory: the gateway's resident set with N idle pty shells against none.
-    const pid = gw.proc.pid ?? 0;
-    // The embedded ClickHouse and the collector move the resident set too: medians of a few samples.
-    const settled = async () => {
-      const xs: number[] = [];
-      for (let i = 0; i < 7; i++) {
-        await sleep(500);
-        xs.push(rssBytes(pid));
-      }
-      return median(xs);
-    };
-    const before = await settled();
-    const open: ssh2.Client[] = [];
-    for (let i = 0; i < sessions; i += 20) {
-      const batch = await Promise.all(Array.from({ length: Math.min(20, sessions - i) }, async () => {
-        const c = await connect(gateway, pair.private);
-        await new Promise<void>((res, rej) => c.shell({ term: "xterm", rows: 24, cols: 80 }, (err, ch) => (err ? rej(err) : (ch.resume(), res()))));
-        return c;
-      }));
-      open.push(...batch);
-    }
-    const after = await settled();
-    for (const c of open) c.end();
-    const perSession = (after - before) / sessions / 1024 / 1024;
 
     const d = (name: string, m: Map<string, number[]>) => median(m.get(name) ?? []);
     const rd = summarize(rtt.get("direct") ?? []);

@@ -6,7 +6,8 @@ import { createHash } from "node:crypto";
 import pg from "pg";
 import { VaultError, type VaultErrorKind } from "./errors.js";
 import type { VaultClock } from "./ports.js";
-import { closePostgres, connectPostgres, describePostgresTarget, explain, postgresTargetProblem, redact, type PostgresTarget } from "./rotate-postgres.js";
+import { closePostgres, connectPostgres, describePostgresTarget, explain, postgresTargetProblem, type PostgresTarget } from "./rotate-postgres.js";
+import { redact } from "./rotation-book.js";
 import { generatePassword, scramSha256Verifier } from "./scram.js";
 
 /** Where the roles live, and an account there with CREATEROLE that may grant the member roles. */

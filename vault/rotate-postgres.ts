@@ -1,11 +1,11 @@
 // Two-phase password rotation for PostgreSQL roles: the new password is stored as pending
 // before the target changes, so at every instant the vault holds a password that logs in.
 import pg from "pg";
-import { VaultError, type VaultErrorKind } from "./errors.js";
+import type { VaultErrorKind } from "./errors.js";
 import type { VaultClock } from "./ports.js";
-import { RotationBook, type Attempt, type RecoveryResult } from "./rotation-book.js";
-import type { RotationEntry, RotationLog, RotationSecrets, RotationTrigger } from "./rotation-port.js";
-import { generatePassword, scramSha256Verifier } from "./scram.js";
+import { explainKnown, invalidRotation, redact, RotationBook, type Attempt, type RecoveryResult } from "./rotation-book.js";
+import type { RotationLog, RotationSecrets, RotationTrigger } from "./rotation-port.js";
+import { scramSha256Verifier } from "./scram.js";
 
 export interface PostgresTarget {
   host: string;
@@ -47,8 +47,6 @@ export interface PostgresRotatorDeps {
   iterations?: number;
 }
 
-type Step = "store" | "credentials" | "connect" | "alter" | "verify" | "promote";
-
 
 const AUTH_CODES = new Set(["28P01", "28000"]);
 const PRIVILEGE_CODES = new Set(["42501"]);
@@ -65,16 +63,12 @@ export function describePostgresTarget(t: PostgresTarget): string {
  * database) around rotate() and recover(); that lock belongs to the caller, not to this class.
  */
 export class PostgresRotator {
-  readonly #secrets: RotationSecrets;
-  readonly #clock: VaultClock;
   readonly #timeoutMs: number;
   readonly #iterations: number | undefined;
   readonly #book: RotationBook;
 
   constructor(deps: PostgresRotatorDeps) {
-    this.#secrets = deps.secrets;
-    this.#clock = deps.clock ?? { now: () => Date.now() };
-    this.#book = new RotationBook(deps.secrets, deps.log, this.#clock, explain, redact);
+    this.#book = new RotationBook(deps.secrets, deps.log, deps.clock ?? { now: () => Date.now() }, explain);
     this.#timeoutMs = deps.timeoutMs ?? 5_000;
     this.#iterations = deps.iterations;
   }
@@ -82,8 +76,8 @@ export class PostgresRotator {
   /** Settles any interrupted rotation of req.name first, then rotates; the new version number on success. */
   async rotate(req: PostgresRotation): Promise<{ version: number }> {
     checkRequest(req);
-    if (typeof req.reason !== "string" || req.reason.trim().length === 0) throw invalid("a rotation needs a reason");
-    if (req.via && req.via.secretName === req.name) throw invalid("a rotator account's secret must not be the secret being rotated");
+    if (typeof req.reason !== "string" || req.reason.trim().length === 0) throw invalidRotation("a rotation needs a reason");
+    if (req.via && req.via.secretName === req.name) throw invalidRotation("a rotator account's secret must not be the secret being rotated");
     return this.#exclusive(req.name, async () => {
       await this.#recover({ ...req, reason: `before rotation: ${req.reason}` });
       return this.#rotate(req);
@@ -96,54 +90,34 @@ export class PostgresRotator {
     return this.#exclusive(req.name, () => this.#recover(req));
   }
 
-  async #rotate(req: PostgresRotation): Promise<{ version: number }> {
-    const { name, target, login, actor, reason, trigger } = req;
-    const startedAt = this.#now();
-    const password = generatePassword();
-    const hidden = [password];
-    let version: number | null = null;
-    let step: Step = "store";
-    // "unknown" when ALTER ROLE was sent but no answer came back: the target may have it.
-    let applied: "no" | "unknown" | "yes" = "no";
-    try {
-      version = await this.#secrets.putPending(name, "password", Buffer.from(password, "utf8"), actor, reason);
-      step = "credentials";
-      const as = req.via ?? { login, secretName: name };
-      const asPassword = await this.#read(as.secretName);
-      const verifier = scramSha256Verifier(password, this.#iterations === undefined ? {} : { iterations: this.#iterations });
-      hidden.push(asPassword, verifier);
-      step = "connect";
-      const client = await this.#connect(target, as.login, asPassword);
-      try {
-        step = "alter";
-        applied = "unknown";
-        await client.query(`ALTER ROLE ${pg.escapeIdentifier(login)} PASSWORD ${pg.escapeLiteral(verifier)}`);
-        applied = "yes";
-      } catch (err) {
-        // An error the server sent means the statement's transaction rolled back.
-        if (err instanceof pg.DatabaseError) applied = "no";
-        throw err;
-      } finally {
-        await this.#close(client);
-      }
-      step = "verify";
-      const check = await this.#attempt(target, login, password);
-      if (!check.ok) throw new StepFailure(check.kind, check.detail);
-      step = "promote";
-      await this.#secrets.promote(name, version);
-    } catch (err) {
-      const { kind, detail } = explain(err, hidden);
-      let settled: string;
-      if (version === null) settled = "nothing was stored";
-      else if (applied === "no") settled = await this.#discardQuietly(name, version, hidden);
-      else settled = `version ${version} is kept pending because the target may already use it; recovery will settle it`;
-      const message = `rotating ${name} (role ${login} on ${describePostgresTarget(target)}): ${step} failed: ${detail}; ${settled}`;
-      const history = await this.#recordQuietly({ name, actor, reason, trigger, outcome: "failed", error: message, startedAt, version }, hidden);
-      throw new VaultError("ROTATION_FAILED", kind, history ? `${message}; ${history}` : message);
-    }
-    const history = await this.#recordQuietly({ name, actor, reason, trigger, outcome: "rotated", error: null, startedAt, version }, hidden);
-    if (history) throw new VaultError("ROTATION_HISTORY_FAILED", "unavailable", `rotated ${name} to version ${version}, but ${history}`);
-    return { version };
+  #rotate(req: PostgresRotation): Promise<{ version: number }> {
+    const { target, login } = req;
+    const as = req.via ?? { login, secretName: req.name };
+    return this.#book.rotate(req, {
+      where: `role ${login} on ${describePostgresTarget(target)}`,
+      change: async (password, run) => {
+        run.step("credentials");
+        const asPassword = await this.#read(as.secretName);
+        const verifier = scramSha256Verifier(password, this.#iterations === undefined ? {} : { iterations: this.#iterations });
+        run.hide(asPassword);
+        run.hide(verifier);
+        run.step("connect");
+        const client = await this.#connect(target, as.login, asPassword);
+        try {
+          run.step("alter");
+          run.applied.state = "unknown";
+          await client.query(`ALTER ROLE ${pg.escapeIdentifier(login)} PASSWORD ${pg.escapeLiteral(verifier)}`);
+          run.applied.state = "yes";
+        } catch (err) {
+          // An error the server sent means the statement's transaction rolled back.
+          if (err instanceof pg.DatabaseError) run.applied.state = "no";
+          throw err;
+        } finally {
+          await this.#close(client);
+        }
+      },
+      attempt: (password) => this.#attempt(target, login, password),
+    });
   }
 
   #recover(req: PostgresRecovery): Promise<RecoveryResult> {
@@ -182,18 +156,6 @@ export class PostgresRotator {
     }
   }
 
-  #discardQuietly(name: string, version: number, hidden: string[]): Promise<string> {
-    return this.#book.discardQuietly(name, version, hidden);
-  }
-
-  /** Records entry; a failure to record is returned as text, so it never hides the rotation's own outcome. */
-  #recordQuietly(entry: Omit<RotationEntry, "finishedAt">, hidden: string[]): Promise<string | null> {
-    return this.#book.recordQuietly(entry, hidden);
-  }
-
-  #now(): Date {
-    return this.#book.now();
-  }
 }
 
 /**
@@ -244,37 +206,19 @@ export function postgresTargetProblem(t: PostgresTarget): string | null {
   return null;
 }
 
-class StepFailure extends Error {
-  constructor(readonly kind: VaultErrorKind, readonly detail: string) {
-    super(detail);
-  }
-}
-
-function invalid(message: string): VaultError {
-  return new VaultError("ROTATION_INVALID_INPUT", "invalid", message);
-}
-
 function checkRequest(req: { name: string; target: PostgresTarget; login: string; actor: string }): void {
-  if (typeof req.name !== "string" || req.name.length === 0) throw invalid("a rotation needs the secret's name");
+  if (typeof req.name !== "string" || req.name.length === 0) throw invalidRotation("a rotation needs the secret's name");
   if (typeof req.login !== "string" || req.login.length === 0 || req.login.length > 63 || req.login.includes("\0")) {
-    throw invalid("a PostgreSQL role name is 1 to 63 characters");
+    throw invalidRotation("a PostgreSQL role name is 1 to 63 characters");
   }
   const problem = postgresTargetProblem(req.target);
-  if (problem) throw invalid(problem);
-  if (typeof req.actor !== "string" || req.actor.trim().length === 0) throw invalid("a rotation needs an actor");
-}
-
-// Messages come from the driver, the server and the store; none should carry a secret, but a
-// value that slipped in anyway is cut out before it can reach a history row or an error.
-export function redact(text: string, hidden: readonly string[]): string {
-  let out = text;
-  for (const h of hidden) if (h.length > 0) out = out.split(h).join("[redacted]");
-  return out;
+  if (problem) throw invalidRotation(problem);
+  if (typeof req.actor !== "string" || req.actor.trim().length === 0) throw invalidRotation("a rotation needs an actor");
 }
 
 export function explain(err: unknown, hidden: readonly string[]): { kind: VaultErrorKind; detail: string } {
-  if (err instanceof StepFailure) return { kind: err.kind, detail: redact(err.detail, hidden) };
-  if (err instanceof VaultError) return { kind: err.kind, detail: redact(`${err.code}: ${err.message}`, hidden) };
+  const known = explainKnown(err, hidden);
+  if (known) return known;
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e?.code === "string" ? e.code : undefined;
   const message = typeof e?.message === "string" && e.message.length > 0 ? e.message : String(err);

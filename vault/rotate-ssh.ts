@@ -4,12 +4,10 @@
 // rotator) fed `login:password` on its standard input; as the account itself it is `passwd`
 // answered through a pty. A password never appears on a command line.
 import ssh2 from "ssh2";
-import { VaultError, type VaultErrorKind } from "./errors.js";
+import type { VaultErrorKind } from "./errors.js";
 import type { VaultClock } from "./ports.js";
-import { redact } from "./rotate-postgres.js";
-import { RotationBook, type Attempt, type RecoveryResult } from "./rotation-book.js";
-import type { RotationEntry, RotationLog, RotationSecrets, RotationTrigger } from "./rotation-port.js";
-import { generatePassword } from "./scram.js";
+import { explainKnown, invalidRotation, redact, RotationBook, StepFailure, type Applied, type Attempt, type RecoveryResult } from "./rotation-book.js";
+import type { RotationLog, RotationSecrets, RotationTrigger } from "./rotation-port.js";
 import { fingerprint, parsePublicKeyLine } from "./ssh-keys.js";
 
 export interface SshTarget {
@@ -52,8 +50,6 @@ export interface SshRotatorDeps {
   execTimeoutMs?: number;
 }
 
-type Step = "store" | "credentials" | "connect" | "change" | "verify" | "promote";
-
 
 // Runs chpasswd directly for uid 0 (root needs no sudo, and minimal hosts have none), else
 // through `sudo -n` so a missing sudoers rule fails at once instead of asking for a password.
@@ -74,16 +70,12 @@ export function describeSshTarget(t: SshTarget): string {
  * rotate() and recover() belongs to the caller, as for PostgresRotator.
  */
 export class SshRotator {
-  readonly #secrets: RotationSecrets;
-  readonly #clock: VaultClock;
   readonly #timeoutMs: number;
   readonly #execTimeoutMs: number;
   readonly #book: RotationBook;
 
   constructor(deps: SshRotatorDeps) {
-    this.#secrets = deps.secrets;
-    this.#clock = deps.clock ?? { now: () => Date.now() };
-    this.#book = new RotationBook(deps.secrets, deps.log, this.#clock, explain, redact);
+    this.#book = new RotationBook(deps.secrets, deps.log, deps.clock ?? { now: () => Date.now() }, explain);
     this.#timeoutMs = deps.timeoutMs ?? 5_000;
     this.#execTimeoutMs = deps.execTimeoutMs ?? 10_000;
   }
@@ -91,10 +83,10 @@ export class SshRotator {
   /** Settles any interrupted rotation of req.name first, then rotates; the new version number on success. */
   async rotate(req: SshRotation): Promise<{ version: number }> {
     checkRequest(req);
-    if (typeof req.reason !== "string" || req.reason.trim().length === 0) throw invalid("a rotation needs a reason");
+    if (typeof req.reason !== "string" || req.reason.trim().length === 0) throw invalidRotation("a rotation needs a reason");
     if (req.via) {
-      if (!LINUX_LOGIN.test(req.via.login)) throw invalid("a rotator account's login is not a Linux user name");
-      if (req.via.secretName === req.name) throw invalid("a rotator account's secret must not be the secret being rotated");
+      if (!LINUX_LOGIN.test(req.via.login)) throw invalidRotation("a rotator account's login is not a Linux user name");
+      if (req.via.secretName === req.name) throw invalidRotation("a rotator account's secret must not be the secret being rotated");
     }
     return this.#exclusive(req.name, async () => {
       await this.#recover({ ...req, reason: `before rotation: ${req.reason}` });
@@ -108,53 +100,31 @@ export class SshRotator {
     return this.#exclusive(req.name, () => this.#recover(req));
   }
 
-  async #rotate(req: SshRotation): Promise<{ version: number }> {
-    const { name, target, login, actor, reason, trigger } = req;
-    const startedAt = this.#now();
-    const password = generatePassword();
-    const hidden = [password];
-    let version: number | null = null;
-    let step: Step = "store";
-    // "unknown" once the new password was handed to the target and no verdict came back.
-    const applied = { state: "no" as "no" | "unknown" | "yes" };
-    try {
-      version = await this.#secrets.putPending(name, "password", Buffer.from(password, "utf8"), actor, reason);
-      step = "credentials";
-      const as = req.via ?? { login, secretName: name };
-      const asPassword = await this.#read(as.secretName);
-      hidden.push(asPassword);
-      step = "connect";
-      const conn = await connectSsh(target, as.login, asPassword, this.#timeoutMs);
-      try {
-        step = "change";
-        if (req.via) await this.#chpasswd(conn, login, password, applied);
-        else await this.#passwd(conn, asPassword, password, applied);
-      } finally {
-        conn.end();
-      }
-      step = "verify";
-      const check = await this.#attempt(target, login, password);
-      if (!check.ok) throw new StepFailure(check.kind, check.detail);
-      step = "promote";
-      await this.#secrets.promote(name, version);
-    } catch (err) {
-      const { kind, detail } = explain(err, hidden);
-      let settled: string;
-      if (version === null) settled = "nothing was stored";
-      else if (applied.state === "no") settled = await this.#discardQuietly(name, version, hidden);
-      else settled = `version ${version} is kept pending because the target may already use it; recovery will settle it`;
-      const how = req.via ? `through ${req.via.login}` : "as itself";
-      const message = `rotating ${name} (account ${login} on ${describeSshTarget(target)}, ${how}): ${step} failed: ${detail}; ${settled}`;
-      const history = await this.#recordQuietly({ name, actor, reason, trigger, outcome: "failed", error: message, startedAt, version }, hidden);
-      throw new VaultError("ROTATION_FAILED", kind, history ? `${message}; ${history}` : message);
-    }
-    const history = await this.#recordQuietly({ name, actor, reason, trigger, outcome: "rotated", error: null, startedAt, version }, hidden);
-    if (history) throw new VaultError("ROTATION_HISTORY_FAILED", "unavailable", `rotated ${name} to version ${version}, but ${history}`);
-    return { version };
+  #rotate(req: SshRotation): Promise<{ version: number }> {
+    const { target, login, via } = req;
+    const as = via ?? { login, secretName: req.name };
+    return this.#book.rotate(req, {
+      where: `account ${login} on ${describeSshTarget(target)}, ${via ? `through ${via.login}` : "as itself"}`,
+      change: async (password, run) => {
+        run.step("credentials");
+        const asPassword = await this.#read(as.secretName);
+        run.hide(asPassword);
+        run.step("connect");
+        const conn = await connectSsh(target, as.login, asPassword, this.#timeoutMs);
+        try {
+          run.step("change");
+          if (via) await this.#chpasswd(conn, login, password, run.applied);
+          else await this.#passwd(conn, asPassword, password, run.applied);
+        } finally {
+          conn.end();
+        }
+      },
+      attempt: (password) => this.#attempt(target, login, password),
+    });
   }
 
   /** chpasswd reads `login:password` lines; exit 0 means every line was applied. */
-  async #chpasswd(conn: ssh2.Client, login: string, password: string, applied: { state: "no" | "unknown" | "yes" }): Promise<void> {
+  async #chpasswd(conn: ssh2.Client, login: string, password: string, applied: Applied): Promise<void> {
     const result = await runCommand(conn, CHPASSWD_COMMAND, this.#execTimeoutMs, {
       onOpen: (stream) => {
         applied.state = "unknown";
@@ -171,7 +141,7 @@ export class SshRotator {
   }
 
   /** passwd through a pty: answers the current, new and retype prompts as they appear. */
-  async #passwd(conn: ssh2.Client, current: string, password: string, applied: { state: "no" | "unknown" | "yes" }): Promise<void> {
+  async #passwd(conn: ssh2.Client, current: string, password: string, applied: Applied): Promise<void> {
     let failure: string | null = null;
     const answered = { current: 0, fresh: 0, retype: 0 };
     // Output before this offset was answered already; only a prompt after it is new.
@@ -237,17 +207,6 @@ export class SshRotator {
     }
   }
 
-  #discardQuietly(name: string, version: number, hidden: string[]): Promise<string> {
-    return this.#book.discardQuietly(name, version, hidden);
-  }
-
-  #recordQuietly(entry: Omit<RotationEntry, "finishedAt">, hidden: string[]): Promise<string | null> {
-    return this.#book.recordQuietly(entry, hidden);
-  }
-
-  #now(): Date {
-    return this.#book.now();
-  }
 }
 
 /** The key blobs a host key line (or several, one per line) allows. */
@@ -265,7 +224,7 @@ function expectedHostKeys(text: string): { blobs: Buffer[]; types: string[] } {
     if (key.type === "ssh-rsa") ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"].forEach((t) => types.add(t));
     else types.add(key.type);
   }
-  if (blobs.length === 0) throw invalid("the target's host key is empty");
+  if (blobs.length === 0) throw invalidRotation("the target's host key is empty");
   return { blobs, types: [...types] };
 }
 
@@ -389,32 +348,22 @@ function said(output: string): string {
   return text ? `: ${text.slice(-300)}` : "";
 }
 
-class StepFailure extends Error {
-  constructor(readonly kind: VaultErrorKind, readonly detail: string) {
-    super(detail);
-  }
-}
-
-function invalid(message: string): VaultError {
-  return new VaultError("ROTATION_INVALID_INPUT", "invalid", message);
-}
-
 function checkRequest(req: { name: string; target: SshTarget; login: string; actor: string }): void {
-  if (typeof req.name !== "string" || req.name.length === 0) throw invalid("a rotation needs the secret's name");
-  if (typeof req.login !== "string" || !LINUX_LOGIN.test(req.login)) throw invalid("a Linux account name is 1 to 32 letters, digits, '.', '_' or '-'");
+  if (typeof req.name !== "string" || req.name.length === 0) throw invalidRotation("a rotation needs the secret's name");
+  if (typeof req.login !== "string" || !LINUX_LOGIN.test(req.login)) throw invalidRotation("a Linux account name is 1 to 32 letters, digits, '.', '_' or '-'");
   const t = req.target;
-  if (!t || typeof t.host !== "string" || t.host.length === 0) throw invalid("an SSH target needs a host");
-  if (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535) throw invalid("an SSH target's port is 1 to 65535");
+  if (!t || typeof t.host !== "string" || t.host.length === 0) throw invalidRotation("an SSH target needs a host");
+  if (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535) throw invalidRotation("an SSH target's port is 1 to 65535");
   if (t.hostKey !== undefined) {
-    if (typeof t.hostKey !== "string") throw invalid("an SSH target's host key is a public key line");
+    if (typeof t.hostKey !== "string") throw invalidRotation("an SSH target's host key is a public key line");
     expectedHostKeys(t.hostKey);
   }
-  if (typeof req.actor !== "string" || req.actor.trim().length === 0) throw invalid("a rotation needs an actor");
+  if (typeof req.actor !== "string" || req.actor.trim().length === 0) throw invalidRotation("a rotation needs an actor");
 }
 
 function explain(err: unknown, hidden: readonly string[]): { kind: VaultErrorKind; detail: string } {
-  if (err instanceof StepFailure) return { kind: err.kind, detail: redact(err.detail, hidden) };
-  if (err instanceof VaultError) return { kind: err.kind, detail: redact(`${err.code}: ${err.message}`, hidden) };
+  const known = explainKnown(err, hidden);
+  if (known) return known;
   const e = err as { level?: unknown; message?: unknown };
   const level = typeof e?.level === "string" ? e.level : undefined;
   const message = typeof e?.message === "string" && e.message.length > 0 ? e.message : String(err);

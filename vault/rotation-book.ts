@@ -1,9 +1,11 @@
 // What every rotator does the same way whatever the target: one rotation per name at a
-// time, reading the current value, writing the history without letting a history failure
-// hide the outcome, and settling a pending version an interrupted rotation left behind.
+// time, the two phases of a rotation (the new password stored as pending, the target
+// changed, the password tried, then promoted), writing the history without letting a history
+// failure hide the outcome, and settling a pending version an interrupted rotation left behind.
 import { VaultError, type VaultErrorKind } from "./errors.js";
 import type { VaultClock } from "./ports.js";
-import type { RotationEntry, RotationLog, RotationSecrets } from "./rotation-port.js";
+import type { RotationEntry, RotationLog, RotationSecrets, RotationTrigger } from "./rotation-port.js";
+import { generatePassword } from "./scram.js";
 
 /** One login tried with one password. */
 export interface Attempt {
@@ -19,6 +21,51 @@ export type RecoveryResult = { outcome: "clean" } | { outcome: "recovered" | "di
 /** Turns an error into a kind and a message with every hidden value removed. */
 export type Explain = (err: unknown, hidden: readonly string[]) => { kind: VaultErrorKind; detail: string };
 
+/** A step of a rotation that failed with a verdict of its own (not an error thrown by a library). */
+export class StepFailure extends Error {
+  constructor(readonly kind: VaultErrorKind, readonly detail: string) {
+    super(detail);
+  }
+}
+
+/** Whether the target may have the new password: "unknown" once it was handed over and no verdict came back. */
+export interface Applied {
+  state: "no" | "unknown" | "yes";
+}
+
+/** What one kind of target does in a rotation, between storing the new password and promoting it. */
+export interface RotationTarget {
+  /** The account and target, for messages: "role app on db.internal:5432/app". */
+  where: string;
+  /**
+   * Gives the target the new password. `step` names what it is doing (for the message when it
+   * fails), `hide` adds a value no message may show, `applied` says whether the target may
+   * have the password.
+   */
+  change(password: string, run: { step(name: string): void; hide(value: string): void; applied: Applied }): Promise<void>;
+  /** A fresh login with the password. */
+  attempt(password: string): Promise<Attempt>;
+}
+
+export function invalidRotation(message: string): VaultError {
+  return new VaultError("ROTATION_INVALID_INPUT", "invalid", message);
+}
+
+// Messages come from the driver, the server and the store; none should carry a secret, but a
+// value that slipped in anyway is cut out before it can reach a history row or an error.
+export function redact(text: string, hidden: readonly string[]): string {
+  let out = text;
+  for (const h of hidden) if (h.length > 0) out = out.split(h).join("[redacted]");
+  return out;
+}
+
+/** The kind and message of a StepFailure or a VaultError; null for anything else. */
+export function explainKnown(err: unknown, hidden: readonly string[]): { kind: VaultErrorKind; detail: string } | null {
+  if (err instanceof StepFailure) return { kind: err.kind, detail: redact(err.detail, hidden) };
+  if (err instanceof VaultError) return { kind: err.kind, detail: redact(`${err.code}: ${err.message}`, hidden) };
+  return null;
+}
+
 export class RotationBook {
   readonly #chains = new Map<string, Promise<void>>();
 
@@ -27,7 +74,6 @@ export class RotationBook {
     private readonly log: RotationLog,
     private readonly clock: VaultClock,
     private readonly explain: Explain,
-    private readonly redact: (text: string, hidden: readonly string[]) => string,
   ) {}
 
   now(): Date {
@@ -44,6 +90,42 @@ export class RotationBook {
       if (this.#chains.get(name) === tail) this.#chains.delete(name);
     });
     return run;
+  }
+
+  /**
+   * One rotation of req.name on target: a new password stored as pending, given to the target,
+   * tried, and promoted. On failure the pending version is discarded when the target cannot
+   * have it and kept for recovery when it may; either way the history says what happened.
+   */
+  async rotate(req: { name: string; actor: string; reason: string; trigger: RotationTrigger }, target: RotationTarget): Promise<{ version: number }> {
+    const { name, actor, reason, trigger } = req;
+    const startedAt = this.now();
+    const password = generatePassword();
+    const hidden = [password];
+    let version: number | null = null;
+    let step = "store";
+    const applied: Applied = { state: "no" };
+    try {
+      version = await this.secrets.putPending(name, "password", Buffer.from(password, "utf8"), actor, reason);
+      await target.change(password, { step: (s) => (step = s), hide: (v) => hidden.push(v), applied });
+      step = "verify";
+      const check = await target.attempt(password);
+      if (!check.ok) throw new StepFailure(check.kind, check.detail);
+      step = "promote";
+      await this.secrets.promote(name, version);
+    } catch (err) {
+      const { kind, detail } = this.explain(err, hidden);
+      let settled: string;
+      if (version === null) settled = "nothing was stored";
+      else if (applied.state === "no") settled = await this.discardQuietly(name, version, hidden);
+      else settled = `version ${version} is kept pending because the target may already use it; recovery will settle it`;
+      const message = `rotating ${name} (${target.where}): ${step} failed: ${detail}; ${settled}`;
+      const history = await this.recordQuietly({ name, actor, reason, trigger, outcome: "failed", error: message, startedAt, version }, hidden);
+      throw new VaultError("ROTATION_FAILED", kind, history ? `${message}; ${history}` : message);
+    }
+    const history = await this.recordQuietly({ name, actor, reason, trigger, outcome: "rotated", error: null, startedAt, version }, hidden);
+    if (history) throw new VaultError("ROTATION_HISTORY_FAILED", "unavailable", `rotated ${name} to version ${version}, but ${history}`);
+    return { version };
   }
 
   async read(secretName: string): Promise<string> {
@@ -65,7 +147,7 @@ export class RotationBook {
   }
 
   async record(entry: Omit<RotationEntry, "finishedAt">, hidden: string[]): Promise<void> {
-    const error = entry.error === null ? null : this.redact(entry.error, hidden);
+    const error = entry.error === null ? null : redact(entry.error, hidden);
     await this.log.record({ ...entry, error, finishedAt: this.now() });
   }
 

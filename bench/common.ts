@@ -300,6 +300,14 @@ export function summarize(values: readonly number[]): Summary {
   };
 }
 
+/** The middle value; with an even count, the mean of the two middle ones (two rounds give their mean). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
 /** A small seeded PRNG (mulberry32), so two runs draw the same lookups. */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;

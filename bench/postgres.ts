@@ -15,7 +15,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { fail, gatewayNodeArgs, intOption, main, nullClickHouse, parseArgs } from "./common.js";
+import { fail, gatewayNodeArgs, intOption, main, median, nullClickHouse, parseArgs } from "./common.js";
 import { startPrivateCluster, type PrivateCluster } from "./private-postgres.js";
 import { processCpu, processNamed, threadCpu } from "./proc-cpu.js";
 import { printGrid } from "./table.js";
@@ -179,12 +179,6 @@ async function pgbench(target: { port: number; user: string; db: string; passwor
   const m = /tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)/.exec(stdout);
   if (!m) fail(`cannot read pgbench's output:\n${stdout}`);
   return Number(m[1]);
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 main(async () => {

@@ -23,7 +23,7 @@ import ssh2 from "ssh2";
 import { callApi, type ApiTarget } from "../gateway/cli/client.js";
 import { startSshd, type PrivateSshd } from "../test/support/sshd.js";
 import { SshCertificateAuthority } from "../vault/index.js";
-import { fail, gatewayNodeArgs, intOption, main, nullClickHouse, parseArgs, sleep, summarize } from "./common.js";
+import { fail, gatewayNodeArgs, intOption, main, median, nullClickHouse, parseArgs, sleep, summarize } from "./common.js";
 import { machineCpu, threadCpu } from "./proc-cpu.js";
 import { printGrid, ratio } from "./table.js";
 
@@ -148,8 +148,6 @@ async function handshakes(path: Path, key: string, n: number, concurrency: numbe
   await Promise.all(Array.from({ length: concurrency }, worker));
   return n / ((performance.now() - t0) / 1000);
 }
-
-const median = (xs: number[]) => summarize(xs).p50;
 
 async function run(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), USAGE);

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -187,6 +187,9 @@ describe("openStore", () => {
     expect((await stat(join(dataDir, "pg"))).isDirectory()).toBe(true);
     const again = await openStore({ url: null, dataDir }, testMigrations);
     expect(await again.query("SELECT body FROM notes")).toEqual([{ body: "kept" }]);
+    // The small buffer pool is the data directory's own setting, in effect from the first start.
+    expect(await again.query("SHOW shared_buffers")).toEqual([{ shared_buffers: "32MB" }]);
+    expect(await readFile(join(dataDir, "pg", "postgresql.auto.conf"), "utf8")).toContain("shared_buffers = '32MB'");
     await again.close();
   });
 

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { RecorderError } from "./errors.js";
-import type { BatchPart, RecordSink, RowFormat } from "./ports.js";
+import type { BatchPart, RecordSink } from "./ports.js";
 import { columnsOf } from "./tables.js";
 
 export interface ClickHouseHandle {
@@ -79,9 +79,6 @@ export function literal(s: string): string {
   return `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }
 
-/** The part's format as a name to put in a query: only one of the two is ever sent. */
-const formatOf = (part: BatchPart): RowFormat => (part.format === "RowBinary" ? "RowBinary" : "TabSeparated");
-
 export function clickHouseSink(opts: ClickHouseSinkOptions): RecordSink {
   const { client, database: db } = opts;
   const localDir = opts.localDir ?? null;
@@ -94,7 +91,7 @@ export function clickHouseSink(opts: ClickHouseSinkOptions): RecordSink {
 
   async function inline(part: BatchPart): Promise<void> {
     const result = await client.exec({
-      query: `INSERT INTO ${db}.${part.table} (${columns(part)}) FORMAT ${formatOf(part)}`,
+      query: `INSERT INTO ${db}.${part.table} (${columns(part)}) FORMAT ${part.format}`,
       values: Readable.from([part.body], { objectMode: false }),
       clickhouse_settings: { insert_deduplication_token: part.token },
     });
@@ -117,7 +114,7 @@ export function clickHouseSink(opts: ClickHouseSinkOptions): RecordSink {
       // one (a later insert into the table with the same token is dropped as a duplicate).
       await client.command({
         query: `INSERT INTO ${db}.${part.table} (${columns(part)}) SETTINGS insert_deduplication_token = ${literal(part.token)}, max_insert_threads = 1
-                SELECT * FROM file(${literal(path)}, ${literal(formatOf(part))}, ${literal(structure(part))})`,
+                SELECT * FROM file(${literal(path)}, ${literal(part.format)}, ${literal(structure(part))})`,
       });
     } finally {
       await rm(path, { force: true });

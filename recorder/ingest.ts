@@ -284,12 +284,13 @@ export class Ingest {
       await this.#sink.insert(p);
     } catch (err) {
       if (!(err instanceof RecorderError && err.code === "BATCH_REFUSED")) throw err;
-      if (p.rows <= 1) {
+      const halves = p.rows > 1 ? split(p) : null;
+      if (halves === null) {
         this.#stats.rowsDropped += p.rows;
         this.#log.error(`refused:${p.table}`, "recording: ClickHouse refused a row; it is dropped and the rest of its batch kept", { table: p.table, cause: err.message });
         return;
       }
-      const [a, b] = split(p);
+      const [a, b] = halves;
       await this.#insertPart(a);
       await this.#insertPart(b);
     }
@@ -363,17 +364,21 @@ interface Batch {
 }
 
 /**
- * Halves a part at a row boundary; the halves' tokens derive from the whole's. Rows past a
- * RowBinary row that cannot be read to its end go with the second half, which ClickHouse
- * refuses, until they are the last row left and dropped.
+ * Halves a part at a row boundary; the halves' tokens derive from the whole's. Null when its
+ * first row cannot be read to its end (RowBinary cut short): nothing in it can be told apart.
  */
-function split(p: BatchPart): [BatchPart, BatchPart] {
+export function split(p: BatchPart): [BatchPart, BatchPart] | null {
   const half = Math.floor(p.rows / 2);
   let at = 0;
-  for (let i = 0; i < half && at >= 0; i++) at = p.format === "RowBinary" ? eventRowEnd(p.body, at) : p.body.indexOf(10, at) + 1;
-  if (at < 0) at = 0;
+  let rows = 0;
+  for (; rows < half; rows++) {
+    const next = p.format === "RowBinary" ? eventRowEnd(p.body, at) : p.body.indexOf(10, at) + 1;
+    if (next <= 0) break;
+    at = next;
+  }
+  if (rows === 0) return null;
   return [
-    { ...p, rows: half, body: p.body.subarray(0, at), token: `${p.token}.a` },
-    { ...p, rows: p.rows - half, body: p.body.subarray(at), token: `${p.token}.b` },
+    { ...p, rows, body: p.body.subarray(0, at), token: `${p.token}.a` },
+    { ...p, rows: p.rows - rows, body: p.body.subarray(at), token: `${p.token}.b` },
   ];
 }

@@ -11,6 +11,7 @@ import type { Protocol } from "./model.js";
 import type { RecordingVerifier } from "./ports.js";
 import type { Recorder } from "./recorder.js";
 import { checkDatabaseName } from "./schema.js";
+import { num } from "./stored-events.js";
 import { EVENT_KINDS, TEXT_SOURCES, type EventKind, type TextSource } from "./tables.js";
 import type { Keyframe, TerminalEvent } from "./terminal/index.js";
 import { verifySession, type VerifyReport } from "./verify.js";
@@ -124,7 +125,6 @@ export interface RecordingReaderOptions {
   recorder?: Recorder | null;
 }
 
-const num = (v: unknown): number => (typeof v === "number" ? v : Number(v));
 
 /** Adds a condition and the parameters it names. */
 function add(where: string[], params: Record<string, unknown>, condition: string, values: Record<string, unknown>): void {

@@ -3,7 +3,7 @@
 import pg from "pg";
 import type { VaultErrorKind } from "./errors.js";
 import type { VaultClock } from "./ports.js";
-import { explainKnown, invalidRotation, redact, RotationBook, type Attempt, type RecoveryResult } from "./rotation-book.js";
+import { explainKnown, invalidRotation, redact, RotationBook, type Attempt, type RecoveryResult, type RotationTarget } from "./rotation-book.js";
 import type { RotationLog, RotationSecrets, RotationTrigger } from "./rotation-port.js";
 import { scramSha256Verifier } from "./scram.js";
 
@@ -76,25 +76,10 @@ export class PostgresRotator {
   /** Settles any interrupted rotation of req.name first, then rotates; the new version number on success. */
   async rotate(req: PostgresRotation): Promise<{ version: number }> {
     checkRequest(req);
-    if (typeof req.reason !== "string" || req.reason.trim().length === 0) throw invalidRotation("a rotation needs a reason");
-    if (req.via && req.via.secretName === req.name) throw invalidRotation("a rotator account's secret must not be the secret being rotated");
-    return this.#exclusive(req.name, async () => {
-      await this.#recover({ ...req, reason: `before rotation: ${req.reason}` });
-      return this.#rotate(req);
-    });
-  }
-
-  /** Settles a pending version left by an interrupted rotation: whichever password logs in is current. */
-  async recover(req: PostgresRecovery): Promise<RecoveryResult> {
-    checkRequest(req);
-    return this.#exclusive(req.name, () => this.#recover(req));
-  }
-
-  #rotate(req: PostgresRotation): Promise<{ version: number }> {
     const { target, login } = req;
     const as = req.via ?? { login, secretName: req.name };
     return this.#book.rotate(req, {
-      where: `role ${login} on ${describePostgresTarget(target)}`,
+      ...this.#target(req),
       change: async (password, run) => {
         run.step("credentials");
         const asPassword = await this.#read(as.secretName);
@@ -116,16 +101,17 @@ export class PostgresRotator {
           await this.#close(client);
         }
       },
-      attempt: (password) => this.#attempt(target, login, password),
     });
   }
 
-  #recover(req: PostgresRecovery): Promise<RecoveryResult> {
-    return this.#book.recover(req, `role ${req.login} on ${describePostgresTarget(req.target)}`, (password) => this.#attempt(req.target, req.login, password));
+  /** Settles a pending version left by an interrupted rotation: whichever password logs in is current. */
+  async recover(req: PostgresRecovery): Promise<RecoveryResult> {
+    checkRequest(req);
+    return this.#book.recover(req, this.#target(req));
   }
 
-  #exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return this.#book.exclusive(name, fn);
+  #target(req: PostgresRecovery): RotationTarget {
+    return { account: `role ${req.login} on ${describePostgresTarget(req.target)}`, attempt: (password) => this.#attempt(req.target, req.login, password) };
   }
 
   #read(secretName: string): Promise<string> {

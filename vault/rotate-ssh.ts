@@ -6,7 +6,7 @@
 import ssh2 from "ssh2";
 import type { VaultErrorKind } from "./errors.js";
 import type { VaultClock } from "./ports.js";
-import { explainKnown, invalidRotation, redact, RotationBook, StepFailure, type Applied, type Attempt, type RecoveryResult } from "./rotation-book.js";
+import { explainKnown, invalidRotation, redact, RotationBook, StepFailure, type Applied, type Attempt, type RecoveryResult, type RotationTarget } from "./rotation-book.js";
 import type { RotationLog, RotationSecrets, RotationTrigger } from "./rotation-port.js";
 import { fingerprint, parsePublicKeyLine } from "./ssh-keys.js";
 
@@ -83,28 +83,12 @@ export class SshRotator {
   /** Settles any interrupted rotation of req.name first, then rotates; the new version number on success. */
   async rotate(req: SshRotation): Promise<{ version: number }> {
     checkRequest(req);
-    if (typeof req.reason !== "string" || req.reason.trim().length === 0) throw invalidRotation("a rotation needs a reason");
-    if (req.via) {
-      if (!LINUX_LOGIN.test(req.via.login)) throw invalidRotation("a rotator account's login is not a Linux user name");
-      if (req.via.secretName === req.name) throw invalidRotation("a rotator account's secret must not be the secret being rotated");
-    }
-    return this.#exclusive(req.name, async () => {
-      await this.#recover({ ...req, reason: `before rotation: ${req.reason}` });
-      return this.#rotate(req);
-    });
-  }
-
-  /** Settles a pending version left by an interrupted rotation: whichever password logs in is current. */
-  async recover(req: SshRecovery): Promise<SshRecoveryResult> {
-    checkRequest(req);
-    return this.#exclusive(req.name, () => this.#recover(req));
-  }
-
-  #rotate(req: SshRotation): Promise<{ version: number }> {
     const { target, login, via } = req;
+    if (via && !LINUX_LOGIN.test(via.login)) throw invalidRotation("a rotator account's login is not a Linux user name");
     const as = via ?? { login, secretName: req.name };
     return this.#book.rotate(req, {
-      where: `account ${login} on ${describeSshTarget(target)}, ${via ? `through ${via.login}` : "as itself"}`,
+      ...this.#target(req),
+      how: via ? `through ${via.login}` : "as itself",
       change: async (password, run) => {
         run.step("credentials");
         const asPassword = await this.#read(as.secretName);
@@ -119,8 +103,17 @@ export class SshRotator {
           conn.end();
         }
       },
-      attempt: (password) => this.#attempt(target, login, password),
     });
+  }
+
+  /** Settles a pending version left by an interrupted rotation: whichever password logs in is current. */
+  async recover(req: SshRecovery): Promise<SshRecoveryResult> {
+    checkRequest(req);
+    return this.#book.recover(req, this.#target(req));
+  }
+
+  #target(req: SshRecovery): RotationTarget {
+    return { account: `account ${req.login} on ${describeSshTarget(req.target)}`, attempt: (password) => this.#attempt(req.target, req.login, password) };
   }
 
   /** chpasswd reads `login:password` lines; exit 0 means every line was applied. */
@@ -176,14 +169,6 @@ export class SshRotator {
     if (failure !== null || result.code !== null) applied.state = "no";
     const why = failure ?? (result.code === null ? "passwd gave no exit status" : `passwd exited with ${result.code}`);
     throw new StepFailure(result.code === null && failure === null ? "unavailable" : "forbidden", `${why}${said(result.output)}`);
-  }
-
-  #recover(req: SshRecovery): Promise<SshRecoveryResult> {
-    return this.#book.recover(req, `account ${req.login} on ${describeSshTarget(req.target)}`, (password) => this.#attempt(req.target, req.login, password));
-  }
-
-  #exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return this.#book.exclusive(name, fn);
   }
 
   #read(secretName: string): Promise<string> {

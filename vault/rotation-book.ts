@@ -33,18 +33,24 @@ export interface Applied {
   state: "no" | "unknown" | "yes";
 }
 
-/** What one kind of target does in a rotation, between storing the new password and promoting it. */
+/** An account on a target, as a rotator reaches it. */
 export interface RotationTarget {
   /** The account and target, for messages: "role app on db.internal:5432/app". */
-  where: string;
+  account: string;
+  /** A fresh login with the password. */
+  attempt(password: string): Promise<Attempt>;
+}
+
+/** What one kind of target does in a rotation, between storing the new password and promoting it. */
+export interface RotationChange extends RotationTarget {
+  /** How the change logs in, when it says something: "through root". */
+  how?: string;
   /**
    * Gives the target the new password. `step` names what it is doing (for the message when it
    * fails), `hide` adds a value no message may show, `applied` says whether the target may
    * have the password.
    */
   change(password: string, run: { step(name: string): void; hide(value: string): void; applied: Applied }): Promise<void>;
-  /** A fresh login with the password. */
-  attempt(password: string): Promise<Attempt>;
 }
 
 export function invalidRotation(message: string): VaultError {
@@ -81,7 +87,7 @@ export class RotationBook {
   }
 
   /** Runs fn after every earlier call for the same name has finished. */
-  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  #exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.#chains.get(name) ?? Promise.resolve();
     const run = previous.then(fn);
     const tail = run.then(() => undefined, () => undefined);
@@ -97,7 +103,21 @@ export class RotationBook {
    * tried, and promoted. On failure the pending version is discarded when the target cannot
    * have it and kept for recovery when it may; either way the history says what happened.
    */
-  async rotate(req: { name: string; actor: string; reason: string; trigger: RotationTrigger }, target: RotationTarget): Promise<{ version: number }> {
+  async rotate(req: { name: string; actor: string; reason: string; trigger: RotationTrigger; via?: { secretName: string } }, target: RotationChange): Promise<{ version: number }> {
+    if (typeof req.reason !== "string" || req.reason.trim().length === 0) throw invalidRotation("a rotation needs a reason");
+    if (req.via && req.via.secretName === req.name) throw invalidRotation("a rotator account's secret must not be the secret being rotated");
+    return this.#exclusive(req.name, async () => {
+      await this.#settle({ ...req, reason: `before rotation: ${req.reason}` }, target);
+      return this.#rotateOnce(req, target);
+    });
+  }
+
+  /** Settles a pending version left by an interrupted rotation: whichever password logs in is current. */
+  async recover(req: { name: string; actor: string; reason?: string }, target: RotationTarget): Promise<RecoveryResult> {
+    return this.#exclusive(req.name, () => this.#settle(req, target));
+  }
+
+  async #rotateOnce(req: { name: string; actor: string; reason: string; trigger: RotationTrigger }, target: RotationChange): Promise<{ version: number }> {
     const { name, actor, reason, trigger } = req;
     const startedAt = this.now();
     const password = generatePassword();
@@ -119,7 +139,7 @@ export class RotationBook {
       if (version === null) settled = "nothing was stored";
       else if (applied.state === "no") settled = await this.discardQuietly(name, version, hidden);
       else settled = `version ${version} is kept pending because the target may already use it; recovery will settle it`;
-      const message = `rotating ${name} (${target.where}): ${step} failed: ${detail}; ${settled}`;
+      const message = `rotating ${name} (${target.account}${target.how ? `, ${target.how}` : ""}): ${step} failed: ${detail}; ${settled}`;
       const history = await this.recordQuietly({ name, actor, reason, trigger, outcome: "failed", error: message, startedAt, version }, hidden);
       throw new VaultError("ROTATION_FAILED", kind, history ? `${message}; ${history}` : message);
     }
@@ -165,8 +185,9 @@ export class RotationBook {
    * Settles a pending version: kept if it logs in (the change reached the target), discarded
    * if the target refuses it but takes the current one, and left pending otherwise.
    */
-  async recover(req: { name: string; actor: string; reason?: string }, where: string, attempt: (password: string) => Promise<Attempt>): Promise<RecoveryResult> {
+  async #settle(req: { name: string; actor: string; reason?: string }, target: RotationTarget): Promise<RecoveryResult> {
     const { name, actor } = req;
+    const { account: where, attempt } = target;
     const pending = await this.secrets.pending(name);
     if (!pending) return { outcome: "clean" };
     const startedAt = this.now();
